@@ -1,0 +1,188 @@
+"""The model contract: the ONE description of a model's input, output, labels and provenance.
+
+It travels inside the ONNX file as JSON metadata (key ``fer_contract``); training writes it, the
+service and the evaluator read it. Pure Python + numpy, so the service never needs TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+METADATA_KEY = "fer_contract"
+SCHEMA_VERSION = 1
+
+Colour = Literal["gray", "rgb", "bgr"]
+OutputKind = Literal["probabilities", "logits"]
+_CHANNELS = {"gray": 1, "rgb": 3, "bgr": 3}
+
+
+class ContractError(ValueError):
+    """The contract is missing, malformed, or does not match the model it describes."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str = "image"
+    height: int = 48
+    width: int = 48
+    channels: int = 1
+    colour: Colour = "gray"
+    layout: Literal["NHWC"] = "NHWC"
+    dtype: Literal["float32"] = "float32"
+    value_min: float = 0.0
+    value_max: float = 255.0
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str = "probabilities"
+    kind: OutputKind = "probabilities"
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    input: InputSpec = field(default_factory=InputSpec)
+    output: OutputSpec = field(default_factory=OutputSpec)
+    # Temperature scaling: probabilities = softmax(logits / temperature). 1.0 means uncalibrated.
+    temperature: float = 1.0
+    # Provenance: protocol, dataset sha256, label source, architecture, metrics per split, ...
+    training: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelContract:
+        if not isinstance(d, Mapping):
+            raise ContractError("model contract must be a JSON object")
+        try:
+            version = d.get("schema_version", SCHEMA_VERSION)
+            if version != SCHEMA_VERSION:
+                raise ContractError(f"unsupported contract schema_version {version!r} (expected {SCHEMA_VERSION})")
+            return cls(
+                name=d["name"],
+                version=d["version"],
+                labels=tuple(d["labels"]),
+                input=InputSpec(**d.get("input", {})),
+                output=OutputSpec(**d.get("output", {})),
+                temperature=d.get("temperature", 1.0),
+                training=dict(d.get("training", {})),
+                schema_version=version,
+            )
+        except KeyError as exc:
+            raise ContractError(f"model contract is missing the field {exc.args[0]!r}") from None
+        except TypeError as exc:  # unknown keys in input/output, wrong types for labels
+            raise ContractError(f"model contract is malformed: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelContract:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ContractError(f"model contract is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        return cls.from_dict(data)
+
+    def with_updates(self, **changes: Any) -> ModelContract:
+        return replace(self, **changes)
+
+    # -- checks against a real model ----------------------------------------------------------
+    def check_io(self, input_shape: Sequence[Any], output_shape: Sequence[Any]) -> None:
+        """Raise ContractError unless the model's declared shapes match this contract.
+
+        Symbolic (named or None) dimensions are accepted for the batch axis only.
+        """
+        spec = self.input
+        expected_in = (spec.height, spec.width, spec.channels)
+        if len(input_shape) != 4 or tuple(input_shape[1:]) != expected_in:
+            raise ContractError(
+                f"model input shape {list(input_shape)} does not match the contract "
+                f"[batch, {spec.height}, {spec.width}, {spec.channels}]"
+            )
+        if len(output_shape) != 2 or output_shape[1] != len(self.labels):
+            raise ContractError(
+                f"model output shape {list(output_shape)} does not match the contract's "
+                f"{len(self.labels)} labels"
+            )
+
+
+def _validate(c: ModelContract) -> None:
+    if not isinstance(c.name, str) or not c.name:
+        raise ContractError("contract name must be a non-empty string")
+    if not isinstance(c.version, str) or not c.version:
+        raise ContractError("contract version must be a non-empty string")
+    labels = c.labels
+    if len(labels) < 2 or not all(isinstance(lb, str) and lb for lb in labels):
+        raise ContractError("contract labels must be at least two non-empty strings")
+    if len(set(labels)) != len(labels):
+        raise ContractError(f"contract labels must be unique, got {list(labels)}")
+    spec = c.input
+    for dim in ("height", "width", "channels"):
+        value = getattr(spec, dim)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ContractError(f"contract input {dim} must be a positive integer, got {value!r}")
+    if spec.colour not in _CHANNELS:
+        raise ContractError(f"contract input colour must be one of {sorted(_CHANNELS)}, got {spec.colour!r}")
+    if _CHANNELS[spec.colour] != spec.channels:
+        raise ContractError(f"contract colour {spec.colour!r} needs {_CHANNELS[spec.colour]} channel(s)")
+    if spec.layout != "NHWC" or spec.dtype != "float32":
+        raise ContractError("contract input must be NHWC float32")
+    if not (math.isfinite(spec.value_min) and math.isfinite(spec.value_max) and spec.value_min < spec.value_max):
+        raise ContractError("contract input value range must be finite with value_min < value_max")
+    if c.output.kind not in ("probabilities", "logits"):
+        raise ContractError(f"contract output kind must be 'probabilities' or 'logits', got {c.output.kind!r}")
+    t = c.temperature
+    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) or t <= 0:
+        raise ContractError(f"contract temperature must be a positive number, got {t!r}")
+
+
+# -- ONNX metadata -------------------------------------------------------------------------------
+def read_contract(metadata: Mapping[str, str]) -> ModelContract:
+    """Read the contract from ONNX metadata (onnxruntime's ``custom_metadata_map`` or onnx's props)."""
+    if METADATA_KEY not in metadata:
+        raise ContractError(f"the model has no '{METADATA_KEY}' metadata: it was not exported by fer-train")
+    return ModelContract.from_json(metadata[METADATA_KEY])
+
+
+def write_contract(model_proto: Any, contract: ModelContract) -> None:
+    """Store the contract in an ``onnx.ModelProto``'s metadata_props (replacing any earlier one)."""
+    props = model_proto.metadata_props
+    for i in reversed(range(len(props))):
+        if props[i].key == METADATA_KEY:
+            del props[i]
+    entry = props.add()
+    entry.key = METADATA_KEY
+    entry.value = contract.to_json()
+
+
+# -- reading outputs ------------------------------------------------------------------------------
+def to_probabilities(outputs: np.ndarray, kind: OutputKind, temperature: float = 1.0) -> np.ndarray:
+    """Turn the model's raw outputs into (temperature-scaled) probabilities, rows summing to 1."""
+    x = np.asarray(outputs, dtype=np.float64)
+    if kind == "probabilities":
+        if temperature == 1.0:
+            return x / x.sum(axis=-1, keepdims=True)
+        # log(softmax(z)) = z - logsumexp(z): a shift per row, which softmax ignores.
+        x = np.log(np.clip(x, 1e-12, None))
+    z = x / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)

@@ -1,0 +1,93 @@
+"""The model contract: JSON round trip, validation, and checks against a model's real shapes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from model_contract import (
+    METADATA_KEY,
+    ContractError,
+    InputSpec,
+    ModelContract,
+    read_contract,
+    to_probabilities,
+    write_contract,
+)
+
+LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+
+
+def contract(**kw) -> ModelContract:
+    return ModelContract(**{"name": "m", "version": "1.0.0", "labels": LABELS, **kw})
+
+
+def test_round_trip_through_json_keeps_every_field():
+    c = contract(temperature=1.7, training={"protocol": "official", "metrics": {"PrivateTest": {"accuracy": 0.65}}})
+    again = ModelContract.from_json(c.to_json())
+    assert again == c
+    assert json.loads(c.to_json())["labels"] == list(LABELS)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"labels": ("a",)}, "at least two"),
+        ({"labels": ("a", "a")}, "unique"),
+        ({"temperature": 0}, "temperature must be a positive number"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"input": InputSpec(channels=3)}, "colour 'gray' needs 1 channel"),
+        ({"input": InputSpec(height=0)}, "height must be a positive integer"),
+        ({"input": InputSpec(value_min=255.0, value_max=0.0)}, "value range"),
+        ({"name": ""}, "name must be a non-empty string"),
+    ],
+)
+def test_invalid_contracts_are_refused_with_the_reason(change, message):
+    with pytest.raises(ContractError, match=message):
+        contract(**change)
+
+
+def test_from_json_refuses_garbage_and_missing_fields():
+    with pytest.raises(ContractError, match="not valid JSON"):
+        ModelContract.from_json("{labels: [")
+    with pytest.raises(ContractError, match="missing the field 'labels'"):
+        ModelContract.from_json(json.dumps({"name": "m", "version": "1"}))
+    with pytest.raises(ContractError, match="schema_version"):
+        ModelContract.from_json(json.dumps({**contract().to_dict(), "schema_version": 99}))
+    with pytest.raises(ContractError, match="malformed"):
+        ModelContract.from_json(json.dumps({**contract().to_dict(), "input": {"pixels": 3}}))
+
+
+def test_check_io_accepts_a_symbolic_batch_and_refuses_mismatches():
+    c = contract()
+    c.check_io(["batch", 48, 48, 1], ["batch", 7])
+    c.check_io([None, 48, 48, 1], [None, 7])
+    with pytest.raises(ContractError, match="input shape"):
+        c.check_io(["batch", 64, 64, 1], ["batch", 7])
+    with pytest.raises(ContractError, match="7 labels"):
+        c.check_io(["batch", 48, 48, 1], ["batch", 8])
+
+
+def test_contract_travels_in_onnx_metadata():
+    onnx = pytest.importorskip("onnx")
+    proto = onnx.ModelProto()
+    write_contract(proto, contract(temperature=2.0))
+    write_contract(proto, contract(temperature=3.0))  # replaces, never duplicates
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert list(meta) == [METADATA_KEY]
+    assert read_contract(meta).temperature == 3.0
+    with pytest.raises(ContractError, match="no 'fer_contract' metadata"):
+        read_contract({})
+
+
+def test_to_probabilities_applies_temperature_and_keeps_the_argmax():
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    same = to_probabilities(p, "probabilities", 1.0)
+    np.testing.assert_allclose(same, p)
+    soft = to_probabilities(p, "probabilities", 2.0)
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0)
+    assert (soft.argmax(1) == p.argmax(1)).all() and soft.max() < p.max()
+    # T=2 on probabilities == softmax(log p / 2) == normalised sqrt(p)
+    np.testing.assert_allclose(soft, np.sqrt(p) / np.sqrt(p).sum(axis=1, keepdims=True))

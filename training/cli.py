@@ -1,0 +1,194 @@
+"""``fer-train``: inspect | train | evaluate | export. Argument parsing lives here and nowhere else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from training.config import AUGMENT_PRESETS, LABEL_SOURCES, TrainConfig
+from training.errors import TrainingError
+
+log = logging.getLogger("fer-train")
+DATA_ENV = "FER2013_CSV"
+FERPLUS_ENV = "FERPLUS_CSV"
+
+
+def _data_arg(p: argparse.ArgumentParser) -> None:
+    default = os.environ.get(DATA_ENV)
+    p.add_argument("--data", default=default, required=default is None,
+                   help=f"FER2013 CSV (.csv or .csv.gz, Kaggle format); default ${DATA_ENV}")
+
+
+def _labels_args(p: argparse.ArgumentParser, default: str | None = "fer2013") -> None:
+    p.add_argument("--labels", choices=LABEL_SOURCES, default=default,
+                   help="fer2013 labels, or FER+ majority votes: ferplus (7 classes) / ferplus8 (+contempt)")
+    p.add_argument("--ferplus-csv", default=os.environ.get(FERPLUS_ENV),
+                   help=f"FER+ fer2013new.csv for --labels ferplus*; default ${FERPLUS_ENV}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fer-train", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("inspect", help="validate a dataset, print counts, draw its distribution and samples")
+    _data_arg(p)
+    _labels_args(p)
+    p.add_argument("--out", type=Path, required=True, help="directory for class_distribution.png, samples.png")
+
+    p = sub.add_parser("train", help="train a model into a run directory (resumable)")
+    _data_arg(p)
+    _labels_args(p)
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--protocol", choices=("official", "seed"), default="official")
+    p.add_argument("--arch", default="seed_cnn")
+    p.add_argument("--epochs", type=int, default=35)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--schedule", choices=("constant", "cosine", "plateau"), default="constant")
+    p.add_argument("--warmup-epochs", type=int, default=0)
+    p.add_argument("--plateau-patience", type=int, default=5)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--balance", choices=("oversample", "class_weight", "none"), default="oversample",
+                   help="oversample: RandomOverSampler on the training rows only")
+    p.add_argument("--augment", choices=sorted(AUGMENT_PRESETS), default="none",
+                   help="augmentation preset; the flags below override its values")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
+    for name, unit in (("rotation", "degrees"), ("shift", "fraction of the side"), ("zoom", "fraction"),
+                       ("erasing", "probability")):
+        p.add_argument(f"--{name}", type=float, default=None, help=unit)
+    p.add_argument("--select", choices=("best", "last"), default=None,
+                   help="model kept: best on the selection split (official default) or last epoch (seed default)")
+    p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE")
+    p.add_argument("--limit", type=int, default=None, help="stratified subset of N rows, for quick runs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+
+    p = sub.add_parser("evaluate", help="metrics of a .keras or .onnx model on one split")
+    p.add_argument("--model", type=Path, required=True)
+    _data_arg(p)
+    _labels_args(p, default=None)
+    p.add_argument("--split", choices=("Training", "PublicTest", "PrivateTest"), default="PrivateTest")
+    p.add_argument("--out", type=Path, required=True)
+
+    p = sub.add_parser("export", help="export a run's model to ONNX with its contract and a model card")
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="models/NAME.onnx")
+    p.add_argument("--name", default=None, help="model name (default: the file's stem)")
+    p.add_argument("--model-version", default="1.0.0")
+    p.add_argument("--data", default=None, help="FER2013 CSV for the parity check (default: the run's)")
+    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                   help="fit temperature scaling on the selection split (PublicTest) and store it")
+    p.add_argument("--seed-run", type=Path, default=None,
+                   help="a seed-protocol run to compare with in the model card")
+    p.add_argument("--seed-official-run", type=Path, default=None,
+                   help="the same notebook recipe under the official protocol, for the model card")
+    return parser
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    preset = dict(AUGMENT_PRESETS[args.augment])
+    for key in preset:
+        value = getattr(args, key)
+        if value is not None:
+            preset[key] = value
+    select = args.select or ("last" if args.protocol == "seed" else "best")
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    values.update(preset, select=select)
+    return TrainConfig(**values)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from training import plots
+    from training.sources import load_dataset
+
+    data = load_dataset(args.data, args.labels, args.ferplus_csv)
+    counts = data.counts()
+    names = data.label_names
+    print(f"{args.data}: {len(data):,} rows, sha256 {data.sha256}")
+    print(f"{'':>12}" + "".join(f"{n:>11}" for n in names) + f"{'total':>11}")
+    for split, row in counts.items():
+        print(f"{split:>12}" + "".join(f"{v:>11,}" for v in row) + f"{sum(row):>11,}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    plots.save(plots.class_distribution(counts, names), args.out / "class_distribution.png")
+    plots.save(plots.samples(data.images, data.labels, names), args.out / "samples.png")
+    (args.out / "counts.json").write_text(json.dumps({"sha256": data.sha256, "counts": counts}, indent=2) + "\n")
+    print(f"wrote {args.out / 'class_distribution.png'} and {args.out / 'samples.png'}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.train import train
+
+    config = TrainConfig.load(args.out / "config.json") if args.resume else train_config(args)
+    metrics = train(config, args.out, resume=args.resume)
+    report = metrics["splits"][metrics["report_split"]]
+    print(f"{metrics['report_split']}: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}"
+          f" -> {args.out}")
+    if metrics.get("leak"):
+        leak = metrics["leak"]
+        print(f"leak: {leak['test_rows_with_identical_pixels_in_train']:,} of {leak['test_rows']:,} test rows "
+              f"({leak['fraction_identical_pixels']:.1%}) have an identical copy in training")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import compute_metrics, load_predictor, write_report
+    from training.sources import load_dataset
+
+    predictor = load_predictor(args.model)
+    labels = args.labels or _model_label_source(predictor)
+    data = load_dataset(args.data, labels, args.ferplus_csv)
+    if tuple(data.label_names) != tuple(predictor.labels):
+        raise ValueError(f"the model's labels {list(predictor.labels)} differ from the data's {list(data.label_names)}")
+    positions = data.indices(args.split)
+    probs = predictor.predict(data.images[positions])
+    metrics = compute_metrics(probs, data.labels[positions], data.label_names, args.split)
+    metrics.update(model=str(args.model), dataset_sha256=data.sha256)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_report(metrics, args.out, args.out, probs, data.labels[positions])
+    print(f"{args.model} on {args.split} (n={metrics['n']:,}): accuracy {metrics['accuracy']:.4f}, "
+          f"macro-F1 {metrics['macro_f1']:.4f}, ECE {metrics['ece']:.4f} -> {args.out}")
+    return 0
+
+
+def _model_label_source(predictor: object) -> str:
+    contract = getattr(predictor, "contract", None)
+    return contract.training.get("label_source", "fer2013") if contract is not None else "fer2013"
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from training.export import export_run
+
+    path = export_run(args.run, args.out, name=args.name, version=args.model_version, data=args.data,
+                      calibrate=args.calibrate, seed_run=args.seed_run, seed_official_run=args.seed_official_run)
+    print(f"exported {path} (+ {path.with_suffix('.md').name})")
+    return 0
+
+
+COMMANDS = {"inspect": cmd_inspect, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    try:
+        return COMMANDS[args.command](args)
+    except (TrainingError, ValueError, FileNotFoundError) as exc:
+        print(f"fer-train {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Keras run -> ONNX (SavedModel + tf2onnx), contract metadata, parity gate, calibration, model card.
+
+``tf2onnx.convert.from_keras`` fails on Keras 3 (KeyError ``keras_tensor_N``); exporting a SavedModel
+with ``model.export()`` and converting it with ``python -m tf2onnx.convert --saved-model`` works.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_contract import InputSpec, ModelContract, OutputSpec, write_contract
+from training.calibrate import fit_temperature
+from training.config import TrainConfig
+from training.errors import ExportError
+from training.evaluate import KerasPredictor, OnnxPredictor, compute_metrics
+from training.sources import load_dataset
+
+log = logging.getLogger(__name__)
+PARITY_ATOL = 1e-4
+PARITY_FACES = 512
+OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
+
+
+def convert(model: Any, out_path: Path) -> None:
+    """Write the Keras model as ONNX (dynamic batch, input ``image``, output ``probabilities``)."""
+    import onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "saved_model"
+        model.export(str(saved), verbose=False)
+        raw = Path(tmp) / "raw.onnx"
+        cmd = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved), "--output", str(raw),
+               "--opset", str(OPSET), "--rename-outputs", OUTPUT_NAME]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ExportError(f"tf2onnx failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        proto = onnx.load(str(raw))
+    graph = proto.graph
+    if [i.name for i in graph.input] != [INPUT_NAME] or [o.name for o in graph.output] != [OUTPUT_NAME]:
+        raise ExportError(f"unexpected ONNX io {[i.name for i in graph.input]} -> {[o.name for o in graph.output]}")
+    for value in (graph.input[0], graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.save(proto, str(out_path))
+
+
+def check_parity(model: Any, onnx_path: Path, faces: np.ndarray) -> float:
+    """Max |Keras - onnxruntime| over ``faces``; raises ExportError above PARITY_ATOL."""
+    import onnxruntime as ort
+
+    x = faces[..., None].astype(np.float32)
+    expected = model.predict(x, batch_size=256, verbose=0)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {INPUT_NAME: x})[0]
+    diff = float(np.abs(expected - got).max())
+    if not diff <= PARITY_ATOL:
+        raise ExportError(f"onnxruntime and Keras disagree on {len(faces)} real faces: max |diff| {diff:.2e} "
+                          f"> {PARITY_ATOL:.0e}; the ONNX file was not written")
+    return diff
+
+
+def hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: str = "1.0.0",
+               data: str | None = None, calibrate: bool = True, seed_run: Path | None = None,
+               seed_official_run: Path | None = None) -> Path:
+    import keras
+    import onnx
+
+    from training import card
+    from training.protocols import make_splits
+
+    config = TrainConfig.load(run_dir / "config.json")
+    run_metrics = json.loads((run_dir / "metrics.json").read_text())
+    model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    dataset = load_dataset(data or config.data, config.labels, config.ferplus_csv)
+    if dataset.sha256 != run_metrics["dataset_sha256"]:
+        raise ExportError(f"{data or config.data} is not the dataset the run was trained on (sha256 differs)")
+    splits = make_splits(dataset, config.protocol, config.seed, "none")
+    name = name or out_path.stem
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = out_path.with_name(f".{out_path.name}.tmp")
+    try:
+        convert(model, tmp_path)
+        rng = np.random.default_rng(0)
+        pick = rng.choice(splits.select, size=min(PARITY_FACES, len(splits.select)), replace=False)
+        diff = check_parity(model, tmp_path, dataset.images[pick])
+        log.info("parity: max |keras - onnxruntime| = %.2e on %d real faces", diff, len(pick))
+
+        keras_select = KerasPredictor(model, dataset.label_names).predict(dataset.images[splits.select])
+        # Calibrating on the seed protocol's only held-out split would tune on its test split: skip it.
+        can_calibrate = calibrate and config.protocol == "official"
+        temperature = (fit_temperature(keras_select, dataset.labels[splits.select], "probabilities")
+                       if can_calibrate else 1.0)
+        contract = ModelContract(
+            name=name, version=version, labels=dataset.label_names,
+            input=InputSpec(name=INPUT_NAME, height=48, width=48, channels=1, colour="gray"),
+            output=OutputSpec(name=OUTPUT_NAME, kind="probabilities"), temperature=temperature,
+            training={
+                "protocol": config.protocol, "label_source": config.labels, "arch": config.arch,
+                "params": int(model.count_params()), "dataset_sha256": dataset.sha256,
+                "config": json.loads(config.to_json()), "selected_epoch": run_metrics["selected_epoch"],
+                "epochs_run": run_metrics["epochs_run"], "train_seconds": run_metrics["train_seconds"],
+                "hardware": run_metrics.get("hardware") or hardware(),
+                "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "parity_max_abs_diff": diff, "metrics": {},
+            },
+        )
+        proto = onnx.load(str(tmp_path))
+        write_contract(proto, contract)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp_path))
+
+        # Every figure in the contract and the card comes from the ONNX file itself, so
+        # `fer-train evaluate --model NAME.onnx` reproduces them exactly.
+        predictor = OnnxPredictor.load(tmp_path)
+        results, curves = {}, {}
+        for split, positions in ((splits.select_name, splits.select), (splits.report_name, splits.report)):
+            probs = predictor.predict(dataset.images[positions])
+            y = dataset.labels[positions]
+            m = compute_metrics(probs, y, dataset.label_names, split)
+            m["ece_uncalibrated"] = compute_metrics(predictor.raw(dataset.images[positions]), y,
+                                                    dataset.label_names, split)["ece"]
+            results[split] = m
+            curves[split] = (probs, y)
+        contract = contract.with_updates(training={**contract.training, "metrics": {
+            s: {k: m[k] for k in ("n", "accuracy", "macro_f1", "ece", "ece_uncalibrated")} for s, m in results.items()
+        }})
+        write_contract(proto, contract)
+        onnx.save(proto, str(tmp_path))
+        tmp_path.replace(out_path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    card.write_card(out_path, contract, results, curves, run_dir, seed_run, seed_official_run)
+    return out_path
