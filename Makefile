@@ -26,6 +26,10 @@ $(SERVE_VENV)/.installed: pyproject.toml
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
+## serve: the service on the shipped model (service extras only: no TensorFlow)
+serve: $(SERVE_VENV)/.installed
+	$(SERVE_VENV)/bin/fer-serve --host $(HOST) --port $(PORT)
+
 ## train: the shipped model's recipe on the shared FER2013 (hours on a 2-core CPU; resumable)
 train: $(VENV)/.installed
 	$(VENV)/bin/fer-train train --data $(DATA) --out runs/seed_cnn --epochs 60 --batch-size 64 --lr 1e-3 \

@@ -1,0 +1,79 @@
+"""create_app(settings): the FastAPI application, its lifespan (model + detector loaded once) and middleware.
+
+    uvicorn --factory service.app:create_app      # settings from FER_* environment variables
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import cv2
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from service.classifier import EmotionClassifier, ModelLoadError
+from service.config import Settings
+from service.detector import create_detector
+from service.errors import install_handlers
+from service.logs import RequestIdMiddleware
+from service.metrics import HttpMetricsMiddleware, Metrics
+from service.pipeline import Pipeline
+from service.routes import health, info, predict, stream
+from service.runner import InferenceRunner
+from service.state import ServiceState
+
+log = logging.getLogger(__name__)
+
+
+def load_pipeline(settings: Settings) -> Pipeline:
+    classifier = EmotionClassifier.load(settings.model_path, settings.ort_intra_threads, settings.ort_inter_threads)
+    detector = create_detector(settings)
+    return Pipeline(detector, classifier, settings.max_image_pixels)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    state = ServiceState(settings=settings, metrics=Metrics())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cv2.setNumThreads(settings.opencv_threads)
+        state.runner = InferenceRunner(settings.workers_threads, settings.max_pending)
+        try:
+            state.pipeline = load_pipeline(settings)
+        except (ModelLoadError, ValueError, RuntimeError) as exc:
+            state.problem = str(exc)
+            log.error("NOT READY: %s", exc)
+            if settings.require_model:
+                raise RuntimeError(f"refusing to start without a model (FER_REQUIRE_MODEL): {exc}") from None
+        else:
+            state.problem = None
+            c = state.pipeline.classifier.contract
+            log.info("ready: model %s %s (%s) from %s, detector %s", c.name, c.version, ", ".join(c.labels),
+                     settings.model_path, state.pipeline.detector.name)
+            state.metrics.model.labels(c.name, c.version, state.pipeline.detector.name).set(1)
+        state.metrics.ready.set(1 if state.ready else 0)
+        try:
+            yield
+        finally:
+            state.runner.shutdown()
+
+    app = FastAPI(
+        title="FER service",
+        version="0.1.0",
+        description="Facial expression recognition: face detection (OpenCV) and emotion classification "
+                    "(onnxruntime) for uploaded photos and WebSocket frame streams.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    install_handlers(app)
+    for module in (health, info, predict, stream):
+        app.include_router(module.router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["*"], expose_headers=["X-Request-ID"])
+    app.add_middleware(HttpMetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,105 @@
+"""Emotion classification with onnxruntime. Everything about the model's input and labels comes from
+its contract (model_contract.py), read from the ONNX file. No FastAPI here.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from model_contract import ContractError, ModelContract, read_contract, to_probabilities
+from service.detector import Box
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(RuntimeError):
+    """The model file is missing, not ONNX, or does not match its contract; the message says which."""
+
+
+class EmotionClassifier:
+    def __init__(self, session: Any, contract: ModelContract, path: Path) -> None:
+        self.session = session
+        self.contract = contract
+        self.path = path
+        self.input_name = session.get_inputs()[0].name
+        spec = contract.input
+        self._size = (spec.width, spec.height)
+        self._scale = (spec.value_max - spec.value_min) / 255.0
+        self._offset = spec.value_min
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.contract.labels
+
+    @property
+    def needs_rgb(self) -> bool:
+        return self.contract.input.colour != "gray"
+
+    @classmethod
+    def load(cls, path: Path, intra_threads: int = 1, inter_threads: int = 1) -> EmotionClassifier:
+        import onnxruntime as ort
+
+        if not path.is_file():
+            raise ModelLoadError(f"model file not found: {path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_threads
+        options.inter_op_num_threads = inter_threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
+            raise ModelLoadError(f"{path} is not a loadable ONNX model ({type(exc).__name__})") from None
+        try:
+            contract = read_contract(session.get_modelmeta().custom_metadata_map)
+            if len(session.get_inputs()) != 1 or len(session.get_outputs()) < 1:
+                raise ContractError("the model must have exactly one input")
+            contract.check_io(session.get_inputs()[0].shape, session.get_outputs()[0].shape)
+        except ContractError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from None
+        return cls(session, contract, path)
+
+    def crops(self, gray: np.ndarray, rgb: np.ndarray | None, boxes: list[Box]) -> np.ndarray:
+        """(N, H, W, C) float32 model input: each box cropped, resized, scaled to the contract's range."""
+        spec = self.contract.input
+        source = gray
+        if self.needs_rgb:
+            if rgb is None:
+                raise ValueError("this model needs colour input")
+            source = rgb if spec.colour == "rgb" else rgb[..., ::-1]
+        batch = np.empty((len(boxes), spec.height, spec.width, spec.channels), dtype=np.float32)
+        for i, b in enumerate(boxes):
+            face = source[b.y : b.y + b.h, b.x : b.x + b.w]
+            interpolation = cv2.INTER_AREA if b.w >= spec.width else cv2.INTER_LINEAR
+            resized = cv2.resize(face, self._size, interpolation=interpolation)
+            batch[i] = resized.reshape(spec.height, spec.width, spec.channels)
+        if self._scale != 1.0 or self._offset != 0.0:
+            batch = batch * self._scale + self._offset
+        return batch
+
+    def classify(self, batch: np.ndarray) -> np.ndarray:
+        """(N, n_labels) probabilities for a batch, in ONE onnxruntime call."""
+        if len(batch) == 0:
+            return np.zeros((0, len(self.labels)))
+        raw = self.session.run(None, {self.input_name: batch})[0]
+        return to_probabilities(raw, self.contract.output.kind, self.contract.temperature)
+
+    def describe(self) -> dict[str, Any]:
+        c = self.contract
+        training = c.training
+        return {
+            "name": c.name,
+            "version": c.version,
+            "labels": list(c.labels),
+            "input": {"name": c.input.name, "height": c.input.height, "width": c.input.width,
+                      "channels": c.input.channels, "colour": c.input.colour,
+                      "value_range": [c.input.value_min, c.input.value_max]},
+            "output": {"name": c.output.name, "kind": c.output.kind},
+            "temperature": c.temperature,
+            "training": {k: training[k] for k in ("protocol", "label_source", "arch", "params", "dataset_sha256",
+                                                  "metrics", "selected_epoch", "hardware") if k in training},
+        }

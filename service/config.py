@@ -1,0 +1,60 @@
+"""Service settings: typed, validated, read from ``FER_*`` environment variables (or passed to create_app)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The shipped model: models/ beside the packages in a checkout; the Docker image sets FER_MODEL_PATH.
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "fer2013_seed_cnn.onnx"
+
+
+def _csv(value: object) -> object:
+    """Lists from the environment as comma-separated strings: FER_CORS_ORIGINS=https://a,https://b."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FER_", extra="forbid", frozen=True)
+
+    # model
+    model_path: Path = Field(DEFAULT_MODEL, description="ONNX model exported by fer-train")
+    require_model: bool = Field(False, description="refuse to start (instead of staying not-ready) without a model")
+    ort_intra_threads: int = Field(1, ge=0, description="onnxruntime intra-op threads per session (0 = ORT default)")
+    ort_inter_threads: int = Field(1, ge=0, description="onnxruntime inter-op threads (0 = ORT default)")
+
+    # face detection
+    detector: str = Field("haar", description="face detector: haar")
+    haar_scale_factor: float = Field(1.32, gt=1.0, description="notebook default")
+    haar_min_neighbors: int = Field(5, ge=0, description="notebook default")
+    min_face_size: int = Field(24, ge=1, description="smallest face reported, in original-image pixels")
+    detect_max_side: int = Field(640, ge=64, description="detect on a copy downscaled to this longer side")
+    opencv_threads: int = Field(1, ge=0, description="cv2.setNumThreads; requests already run in parallel")
+
+    # requests
+    max_faces: int = Field(20, ge=1, le=1000, description="default and upper bound of ?max_faces")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="request body limit (413 above)")
+    max_image_pixels: int = Field(50_000_000, ge=1, description="decoded image limit (413 above)")
+    max_multipart_parts: int = Field(8, ge=1, description="parts allowed in one multipart body")
+    workers_threads: int = Field(2, ge=1, description="inference threads per process")
+    max_pending: int = Field(64, ge=1, description="requests waiting for an inference thread before 503")
+
+    # websocket stream
+    ws_max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger frames close with 1009")
+    ws_idle_timeout_s: float = Field(60.0, gt=0, description="close a stream that sends nothing for this long")
+
+    # HTTP
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="CORS allow-list")
+    log_level: str = Field("info", description="debug, info, warning, error")
+
+    _split_lists = field_validator("cors_origins", mode="before")(_csv)
+
+    @property
+    def cpu_count(self) -> int:
+        return os.cpu_count() or 1

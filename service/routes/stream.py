@@ -1,0 +1,155 @@
+"""WebSocket /ws/stream: binary frames in, one prediction per processed frame out.
+
+Latest frame wins: while a frame is being processed, newer frames replace the one waiting (at most
+one per connection), and each replaced frame counts as dropped. Memory stays flat however fast the
+client sends. Answers:
+  {"type": "prediction", "seq": N, "faces": [...], "image": {...}, "timings_ms": {...}, "dropped": K}
+  {"type": "error", "seq": N, "code": ..., "detail": ...}          (bad frame; the stream stays open)
+``seq`` numbers the client's frames from 0 in arrival order; ``dropped`` is the connection's running
+total of frames skipped. Text messages close with 1003, frames over the size limit with 1009, an idle
+stream with 1000 after the idle timeout, a stream to a service without a model with 1013.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from service.errors import NotReady, ServiceError
+from service.routes.predict import face_limits
+from service.state import ServiceState, state_of
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_TOO_BIG, CLOSE_TRY_LATER = 1000, 1003, 1009, 1013
+
+
+class LatestFrame:
+    """A one-frame mailbox: put() replaces what is waiting (and says so), get() waits for a frame."""
+
+    def __init__(self) -> None:
+        self._frame: tuple[int, bytes] | None = None
+        self._event = asyncio.Event()
+        self.closed = False
+
+    def put(self, seq: int, data: bytes) -> bool:
+        replaced = self._frame is not None
+        self._frame = (seq, data)
+        self._event.set()
+        return replaced
+
+    def close(self) -> None:
+        self.closed = True
+        self._event.set()
+
+    async def get(self) -> tuple[int, bytes] | None:
+        while self._frame is None and not self.closed:
+            self._event.clear()
+            await self._event.wait()
+        frame, self._frame = self._frame, None
+        return None if self.closed else frame
+
+
+class StreamSession:
+    def __init__(self, ws: WebSocket, state: ServiceState, max_faces: int, min_face_size: int) -> None:
+        self.ws, self.state = ws, state
+        self.max_faces, self.min_face_size = max_faces, min_face_size
+        self.mailbox = LatestFrame()
+        self.received = self.processed = self.dropped = self.errors = 0
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    def _stop(self, code: int, reason: str) -> None:
+        self.close_code, self.close_reason = code, reason
+        self.mailbox.close()
+
+    async def receive_loop(self) -> None:
+        settings = self.state.settings
+        metrics = self.state.metrics
+        while not self.mailbox.closed:
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), timeout=settings.ws_idle_timeout_s)
+            except TimeoutError:
+                self._stop(CLOSE_NORMAL, f"idle for {settings.ws_idle_timeout_s:g} s")
+                return
+            if message["type"] == "websocket.disconnect":
+                self.mailbox.close()
+                return
+            data = message.get("bytes")
+            if data is None:
+                self._stop(CLOSE_UNSUPPORTED, "send frames as binary messages")
+                return
+            if len(data) > settings.ws_max_message_bytes:
+                self._stop(CLOSE_TOO_BIG, f"frame over {settings.ws_max_message_bytes} bytes")
+                return
+            if self.mailbox.put(self.received, data):
+                self.dropped += 1
+                metrics.frames.labels("dropped").inc()
+            self.received += 1
+
+    async def process_loop(self) -> None:
+        pipeline, runner = self.state.require_pipeline()
+        metrics = self.state.metrics
+        while (frame := await self.mailbox.get()) is not None:
+            seq, data = frame
+            try:
+                prediction = await runner.run(pipeline.run_bytes, data, self.max_faces, self.min_face_size)
+            except ServiceError as exc:
+                if exc.ws_close_code is not None:
+                    self._stop(exc.ws_close_code, exc.detail)
+                    return
+                self.errors += 1
+                metrics.frames.labels("error").inc()
+                metrics.errors.labels(exc.code).inc()
+                await self.ws.send_json({"type": "error", "seq": seq, **exc.body()})
+                continue
+            self.processed += 1
+            metrics.frames.labels("processed").inc()
+            metrics.observe_prediction("stream", prediction.timings_ms, len(prediction.faces))
+            await self.ws.send_json({
+                "type": "prediction", "seq": seq, "faces": prediction.faces,
+                "image": {"width": prediction.width, "height": prediction.height},
+                "timings_ms": prediction.timings_ms, "dropped": self.dropped,
+            })
+
+
+@router.websocket("/ws/stream")
+async def stream(
+    ws: WebSocket,
+    max_faces: int | None = Query(None, ge=1),
+    min_face_size: int | None = Query(None, ge=1, le=100_000),
+) -> None:
+    state = state_of(ws)
+    await ws.accept()
+    try:
+        state.require_pipeline()
+        limit_faces, min_size = face_limits(state, max_faces, min_face_size)
+    except ServiceError as exc:
+        await ws.send_json({"type": "error", "seq": None, **exc.body()})
+        await ws.close(CLOSE_TRY_LATER if isinstance(exc, NotReady) else 1008, exc.detail[:120])
+        return
+    session = StreamSession(ws, state, limit_faces, min_size)
+    state.metrics.ws_open.inc()
+    receiver = asyncio.create_task(session.receive_loop())
+    try:
+        await session.process_loop()
+        if session.close_code is not None and ws.client_state == WebSocketState.CONNECTED:
+            await ws.close(session.close_code, session.close_reason[:120])
+    except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        pass  # the client went away mid-answer: nothing to tell it
+    finally:
+        # Nothing before these lines may await: a cancelled handler (server shutdown, test client)
+        # is cancelled again at every await inside this block.
+        state.metrics.ws_open.dec()
+        receiver.cancel()
+        log.debug("stream closed: %s", _summary(session))
+
+
+def _summary(session: StreamSession) -> dict[str, Any]:
+    return {"received": session.received, "processed": session.processed, "dropped": session.dropped,
+            "errors": session.errors, "close_code": session.close_code}

@@ -1,0 +1,52 @@
+"""Loading the model (and refusing bad ones), cropping faces, one batched onnxruntime call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model_contract import InputSpec, ModelContract
+from service.classifier import EmotionClassifier, ModelLoadError
+from service.detector import Box
+from tests.service.conftest import FER_LABELS, build_onnx
+
+
+def test_bad_model_files_are_refused_with_a_reason(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        EmotionClassifier.load(tmp_path / "nope.onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"definitely not protobuf" * 10)
+    with pytest.raises(ModelLoadError, match="not a loadable ONNX model"):
+        EmotionClassifier.load(junk)
+    good = build_onnx(tmp_path / "good.onnx").read_bytes()
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ModelLoadError, match="not a loadable ONNX model"):
+        EmotionClassifier.load(truncated)
+    with pytest.raises(ModelLoadError, match="no 'fer_contract' metadata"):
+        EmotionClassifier.load(build_onnx(tmp_path / "bare.onnx", contract=False))
+
+
+def test_contract_that_does_not_match_the_graph_is_refused(tmp_path):
+    wrong_size = ModelContract(name="m", version="1", labels=FER_LABELS, input=InputSpec(height=64, width=64))
+    with pytest.raises(ModelLoadError, match="input shape"):
+        EmotionClassifier.load(build_onnx(tmp_path / "a.onnx", contract=wrong_size))
+    with pytest.raises(ModelLoadError, match="7 labels"):
+        EmotionClassifier.load(build_onnx(tmp_path / "b.onnx", out_classes=8))
+
+
+def test_all_faces_of_an_image_are_classified_in_one_session_call(tmp_path, astronaut):
+    clf = EmotionClassifier.load(build_onnx(tmp_path / "m.onnx"))
+    calls = []
+    real_run = clf.session.run
+    clf.session = type("Spy", (), {"run": lambda self, *a: calls.append(a[1]["image"].shape) or real_run(*a),
+                                    "get_inputs": clf.session.get_inputs})()
+    gray = astronaut.mean(axis=2).astype(np.uint8)
+    boxes = [Box(177, 67, 96, 96), Box(0, 0, 10, 30), Box(500, 500, 12, 12)]
+    batch = clf.crops(gray, None, boxes)
+    assert batch.shape == (3, 48, 48, 1) and batch.dtype == np.float32
+    assert batch.min() >= 0 and batch.max() <= 255  # raw 0-255: normalisation is inside the model
+    probs = clf.classify(batch)
+    assert calls == [(3, 48, 48, 1)]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    assert clf.classify(batch[:0]).shape == (0, 7)

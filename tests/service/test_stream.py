@@ -1,0 +1,125 @@
+"""WebSocket /ws/stream through TestClient: answers, ordering, latest-frame-wins accounting, errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+from tests.service.conftest import ASTRONAUT_FACE, iou
+
+
+def receive_until(ws, last_seq: int) -> list[dict]:
+    answers = []
+    while True:
+        msg = ws.receive_json()
+        answers.append(msg)
+        if msg.get("seq") == last_seq:
+            return answers
+
+
+def test_each_frame_gets_a_prediction_in_order(client, astronaut_jpeg):
+    with client.websocket_connect("/ws/stream") as ws:
+        for seq in range(3):
+            ws.send_bytes(astronaut_jpeg)
+            msg = ws.receive_json()
+            assert msg["type"] == "prediction" and msg["seq"] == seq and msg["dropped"] == 0
+            assert len(msg["faces"]) == 1 and iou(msg["faces"][0]["box"], ASTRONAUT_FACE) >= 0.5
+            assert set(msg["timings_ms"]) == {"decode", "detect", "classify", "total"}
+
+
+@pytest.fixture
+def slow_client(make_app, monkeypatch):
+    """A service whose pipeline takes 40 ms a frame, so a fast producer must be dropped."""
+    from fastapi.testclient import TestClient
+
+    from service.pipeline import Pipeline
+
+    real = Pipeline.run_bytes
+
+    def slow(self, *args):
+        time.sleep(0.04)
+        return real(self, *args)
+
+    monkeypatch.setattr(Pipeline, "run_bytes", slow)
+    with TestClient(make_app()) as c:
+        yield c
+
+
+def test_fast_producer_is_dropped_latest_frame_wins_and_accounted(slow_client, astronaut_jpeg):
+    n = 40
+    with slow_client.websocket_connect("/ws/stream") as ws:
+        for _ in range(n):
+            ws.send_bytes(astronaut_jpeg)
+        answers = receive_until(ws, n - 1)  # the newest frame is never dropped
+    seqs = [a["seq"] for a in answers]
+    assert all(a["type"] == "prediction" for a in answers)
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    dropped = answers[-1]["dropped"]
+    assert dropped > 0
+    assert len(answers) + dropped == n  # every frame is either answered or counted as dropped
+    text = slow_client.get("/metrics").text
+    assert f'fer_stream_frames_total{{outcome="dropped"}} {float(dropped)}' in text
+    assert f'fer_stream_frames_total{{outcome="processed"}} {float(len(answers))}' in text
+
+
+def test_bad_frame_gets_an_error_and_the_stream_goes_on(client, astronaut_jpeg):
+    with client.websocket_connect("/ws/stream") as ws:
+        ws.send_bytes(b"this is not a jpeg")
+        err = ws.receive_json()
+        assert err == {"type": "error", "seq": 0, "code": "unsupported_media_type", "detail": err["detail"]}
+        ws.send_bytes(astronaut_jpeg[:2000])
+        assert ws.receive_json()["code"] == "invalid_image"
+        ws.send_bytes(astronaut_jpeg)
+        ok = ws.receive_json()
+        assert ok["type"] == "prediction" and ok["seq"] == 2
+
+
+def test_text_message_closes_with_1003(client):
+    with client.websocket_connect("/ws/stream") as ws:
+        ws.send_text("hello")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1003
+
+
+def test_oversized_frame_closes_with_1009(make_app, astronaut_jpeg):
+    from fastapi.testclient import TestClient
+
+    with TestClient(make_app(ws_max_message_bytes=50_000)) as c, c.websocket_connect("/ws/stream") as ws:
+        ws.send_bytes(astronaut_jpeg + b"\x00" * 60_000)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1009
+
+
+def test_idle_stream_is_closed(make_app):
+    from fastapi.testclient import TestClient
+
+    with (TestClient(make_app(ws_idle_timeout_s=0.3)) as c, c.websocket_connect("/ws/stream") as ws,
+          pytest.raises(WebSocketDisconnect) as closed):
+        ws.receive_json()
+    assert closed.value.code == 1000
+
+
+def test_stream_to_a_service_without_a_model_closes_with_1013(make_app, tmp_path):
+    from fastapi.testclient import TestClient
+
+    with TestClient(make_app(model_path=tmp_path / "none.onnx")) as c, c.websocket_connect("/ws/stream") as ws:
+        assert ws.receive_json()["code"] == "model_not_ready"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1013
+
+
+def test_stream_options_are_query_parameters(client, astronaut):
+    import numpy as np
+
+    from tests.service.conftest import encode
+    canvas = np.full((400, 800, 3), 200, np.uint8)
+    canvas[50:350, 20:320] = astronaut[0:300, 100:400]
+    canvas[50:350, 420:720] = astronaut[0:300, 100:400]
+    with client.websocket_connect("/ws/stream?max_faces=1") as ws:
+        ws.send_bytes(encode(canvas))
+        assert len(ws.receive_json()["faces"]) == 1
