@@ -22,8 +22,9 @@ $(SERVE_VENV)/.installed: pyproject.toml
 	$(SERVE_VENV)/bin/python -m pip install -q -e ".[service]"
 	touch $@
 
-## test: the whole suite (installs what it needs first)
+## test: the whole suite (installs what it needs first, system packages included)
 test: $(VENV)/.installed
+	scripts/install-test-deps.sh
 	$(PY) -m pytest
 
 ## serve: the service on the shipped model (service extras only: no TensorFlow)
