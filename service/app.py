@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from service.classifier import EmotionClassifier, ModelLoadError
 from service.config import Settings
-from service.detector import create_detector
+from service.detectors import create_detector
 from service.errors import install_handlers
 from service.logs import RequestIdMiddleware
 from service.metrics import HttpMetricsMiddleware, Metrics
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def load_pipeline(settings: Settings) -> Pipeline:
     classifier = EmotionClassifier.load(settings.model_path, settings.ort_intra_threads, settings.ort_inter_threads)
     detector = create_detector(settings)
-    return Pipeline(detector, classifier, settings.max_image_pixels)
+    return Pipeline(detector, classifier, settings.max_image_pixels, settings.align_faces)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from model_contract import ContractError, ModelContract, read_contract, to_probabilities
-from service.detector import Box
+from service.detectors import Box
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,11 @@ class EmotionClassifier:
             raise ModelLoadError(f"{path}: {exc}") from None
         return cls(session, contract, path)
 
-    def crops(self, gray: np.ndarray, rgb: np.ndarray | None, boxes: list[Box]) -> np.ndarray:
-        """(N, H, W, C) float32 model input: each box cropped, resized, scaled to the contract's range."""
+    def crops(self, gray: np.ndarray, rgb: np.ndarray | None, boxes: list[Box], align: bool = False) -> np.ndarray:
+        """(N, H, W, C) float32 model input: each box cropped, resized, scaled to the contract's range.
+
+        With ``align``, a face with landmarks is first rotated about its centre so the eyes are level.
+        """
         spec = self.contract.input
         source = gray
         if self.needs_rgb:
@@ -73,7 +76,7 @@ class EmotionClassifier:
             source = rgb if spec.colour == "rgb" else rgb[..., ::-1]
         batch = np.empty((len(boxes), spec.height, spec.width, spec.channels), dtype=np.float32)
         for i, b in enumerate(boxes):
-            face = source[b.y : b.y + b.h, b.x : b.x + b.w]
+            face = aligned_face(source, b) if align and b.landmarks else source[b.y : b.y + b.h, b.x : b.x + b.w]
             interpolation = cv2.INTER_AREA if b.w >= spec.width else cv2.INTER_LINEAR
             resized = cv2.resize(face, self._size, interpolation=interpolation)
             batch[i] = resized.reshape(spec.height, spec.width, spec.channels)
@@ -103,3 +106,23 @@ class EmotionClassifier:
             "training": {k: training[k] for k in ("protocol", "label_source", "arch", "params", "dataset_sha256",
                                                   "metrics", "selected_epoch", "hardware") if k in training},
         }
+
+
+def aligned_face(image: np.ndarray, box: Box) -> np.ndarray:
+    """The box's face, rotated about its centre so that the line between the eyes is horizontal."""
+    assert box.landmarks is not None
+    (rx, ry), (lx, ly) = box.landmarks[0], box.landmarks[1]
+    angle = float(np.degrees(np.arctan2(ly - ry, lx - rx)))
+    cx, cy = box.x + box.w / 2.0, box.y + box.h / 2.0
+    # Rotate a region 1.5x the box so the rotated crop has no empty corners, then cut the box out.
+    half = 0.75 * max(box.w, box.h)
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(image.shape[1], int(cx + half) + 1), min(image.shape[0], int(cy + half) + 1)
+    region = image[y0:y1, x0:x1]
+    m = cv2.getRotationMatrix2D((cx - x0, cy - y0), angle, 1.0)
+    rotated = cv2.warpAffine(region, m, (region.shape[1], region.shape[0]), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+    fx, fy = round(cx - x0 - box.w / 2.0), round(cy - y0 - box.h / 2.0)
+    fx, fy = max(0, fx), max(0, fy)
+    return rotated[fy : fy + box.h, fx : fx + box.w]
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -30,7 +30,11 @@ class Settings(BaseSettings):
     ort_inter_threads: int = Field(1, ge=0, description="onnxruntime inter-op threads (0 = ORT default)")
 
     # face detection
-    detector: str = Field("haar", description="face detector: haar")
+    detector: Literal["yunet", "haar"] = Field(
+        "yunet", description="face detector: yunet (CNN, default) or haar (the notebook's cascade)")
+    detector_confidence: float = Field(0.5, ge=0.0, le=1.0, description="minimum detector score (yunet)")
+    align_faces: bool = Field(False, description="rotate faces so the eyes are level (needs landmarks: yunet)")
+    nms_iou: float = Field(0.4, gt=0.0, le=1.0, description="overlapping boxes above this IoU are merged")
     haar_scale_factor: float = Field(1.32, gt=1.0, description="notebook default")
     haar_min_neighbors: int = Field(5, ge=0, description="notebook default")
     min_face_size: int = Field(24, ge=1, description="smallest face reported, in original-image pixels")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.classifier import EmotionClassifier
-from service.detector import Box, FaceDetector
+from service.detectors import Box, FaceDetector
 from service.images import DecodedImage, decode
 
 
@@ -23,10 +23,12 @@ class Prediction:
 
 
 class Pipeline:
-    def __init__(self, detector: FaceDetector, classifier: EmotionClassifier, max_image_pixels: int) -> None:
+    def __init__(self, detector: FaceDetector, classifier: EmotionClassifier, max_image_pixels: int,
+                 align_faces: bool = False) -> None:
         self.detector = detector
         self.classifier = classifier
         self.max_image_pixels = max_image_pixels
+        self.align_faces = align_faces
         self.want_rgb = detector.needs_rgb or classifier.needs_rgb
 
     def run_bytes(self, data: bytes, max_faces: int, min_face_size: int) -> Prediction:
@@ -45,7 +47,7 @@ class Pipeline:
         boxes.sort(key=lambda b: (-b.area, b.y, b.x))  # biggest face first
         boxes = boxes[:max_faces]
         t1 = time.perf_counter()
-        probs = self.classifier.classify(self.classifier.crops(image.gray, image.rgb, boxes))
+        probs = self.classifier.classify(self.classifier.crops(image.gray, image.rgb, boxes, self.align_faces))
         t2 = time.perf_counter()
         labels = self.classifier.labels
         faces = [self._face(box, row, labels) for box, row in zip(boxes, probs, strict=True)]

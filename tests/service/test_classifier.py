@@ -7,7 +7,7 @@ import pytest
 
 from model_contract import InputSpec, ModelContract
 from service.classifier import EmotionClassifier, ModelLoadError
-from service.detector import Box
+from service.detectors import Box
 from tests.service.conftest import FER_LABELS, build_onnx
 
 
@@ -50,3 +50,23 @@ def test_all_faces_of_an_image_are_classified_in_one_session_call(tmp_path, astr
     assert calls == [(3, 48, 48, 1)]
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
     assert clf.classify(batch[:0]).shape == (0, 7)
+
+
+def test_alignment_levels_the_eyes_of_a_tilted_face(tmp_path):
+    import cv2
+
+    from bench.photos import grace_hopper
+    from service.detectors import YuNetDetector
+
+    photo = grace_hopper()
+    clf = EmotionClassifier.load(build_onnx(tmp_path / "m.onnx"))
+    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    (upright,) = YuNetDetector().detect(gray, photo, 24)
+    reference = clf.crops(gray, None, [upright])[0]
+    centre = (upright.x + upright.w / 2, upright.y + upright.h / 2)
+    m = cv2.getRotationMatrix2D(centre, 20, 1.0)  # tilt the head by 20 degrees
+    tilted_rgb = cv2.warpAffine(photo, m, (photo.shape[1], photo.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    tilted = cv2.cvtColor(tilted_rgb, cv2.COLOR_RGB2GRAY)
+    (box,) = YuNetDetector().detect(tilted, tilted_rgb, 24)
+    plain, aligned = clf.crops(tilted, None, [box], align=False)[0], clf.crops(tilted, None, [box], align=True)[0]
+    assert np.abs(aligned - reference).mean() < 0.75 * np.abs(plain - reference).mean()

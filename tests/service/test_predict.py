@@ -18,7 +18,7 @@ def test_astronaut_has_exactly_one_face_at_the_known_box(client, astronaut_jpeg)
     assert abs(sum(face["probabilities"].values()) - 1.0) < 1e-5
     assert face["emotion"] == max(face["probabilities"], key=face["probabilities"].get)
     assert face["confidence"] == face["probabilities"][face["emotion"]]
-    assert face["detector"]["name"] == "haar"
+    assert face["detector"]["name"] == "yunet" and 0.5 <= face["detector"]["score"] <= 1.0
     assert body["image"] == {"width": 512, "height": 512}
     assert body["model"] == {"name": "tiny-test-model", "version": "0.0.1"}
     assert set(body["timings_ms"]) == {"decode", "detect", "classify", "total"}
