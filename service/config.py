@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # face detection
     detector: Literal["yunet", "haar"] = Field(
         "yunet", description="face detector: yunet (CNN, default) or haar (the notebook's cascade)")
-    detector_confidence: float = Field(0.5, ge=0.0, le=1.0, description="minimum detector score (yunet)")
+    detector_confidence: float = Field(0.6, ge=0.0, le=1.0, description="minimum detector score (yunet)")
     align_faces: bool = Field(False, description="rotate faces so the eyes are level (needs landmarks: yunet)")
     nms_iou: float = Field(0.4, gt=0.0, le=1.0, description="overlapping boxes above this IoU are merged")
     haar_scale_factor: float = Field(1.32, gt=1.0, description="notebook default")

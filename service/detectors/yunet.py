@@ -18,7 +18,7 @@ class YuNetDetector:
     name = "yunet"
     needs_rgb = True
 
-    def __init__(self, confidence: float = 0.5, max_side: int = 640, nms_iou: float = 0.4,
+    def __init__(self, confidence: float = 0.6, max_side: int = 640, nms_iou: float = 0.4,
                  threads: int = 1) -> None:
         # libfacedetection parallelises with OpenMP, which reads its thread count once, when it loads.
         # Requests already run in parallel threads; more OpenMP threads per call oversubscribe the CPU

@@ -19,7 +19,7 @@ def test_model_info_comes_from_the_contract(client):
     assert info["input"] == {"name": "image", "height": 48, "width": 48, "channels": 1, "colour": "gray",
                              "value_range": [0.0, 255.0]}
     assert info["training"]["metrics"]["PrivateTest"]["accuracy"] == 0.5
-    assert info["detector"] == {"name": "yunet", "library": "libfacedetection (yuface wheel)", "confidence": 0.5,
+    assert info["detector"] == {"name": "yunet", "library": "libfacedetection (yuface wheel)", "confidence": 0.6,
                                 "max_side": 640, "nms_iou": 0.4}
 
 
