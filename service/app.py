@@ -20,7 +20,7 @@ from service.errors import install_handlers
 from service.logs import RequestIdMiddleware
 from service.metrics import HttpMetricsMiddleware, Metrics
 from service.pipeline import Pipeline
-from service.routes import health, info, predict, stream
+from service.routes import health, info, predict, stream, web
 from service.runner import InferenceRunner
 from service.state import ServiceState
 
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = state
     install_handlers(app)
-    for module in (health, info, predict, stream):
+    for module in (health, info, predict, stream, web):
         app.include_router(module.router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
