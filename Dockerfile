@@ -58,6 +58,7 @@ WORKDIR /app
 COPY model_contract.py ./
 COPY service ./service
 COPY models/fer2013_seed_cnn.onnx models/fer2013_seed_cnn.md ./models/
+COPY models/detectors ./models/detectors
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 \
     PYTHONDONTWRITEBYTECODE=1 \

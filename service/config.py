@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     ort_inter_threads: int = Field(1, ge=0, description="onnxruntime inter-op threads (0 = ORT default)")
 
     # face detection
-    detector: Literal["yunet", "haar"] = Field(
+    detector: Literal["yunet", "blazeface", "haar"] = Field(
         "yunet", description="face detector: yunet (CNN, default) or haar (the notebook's cascade)")
     detector_confidence: float = Field(0.6, ge=0.0, le=1.0, description="minimum detector score (yunet)")
     align_faces: bool = Field(False, description="rotate faces so the eyes are level (needs landmarks: yunet)")

@@ -10,15 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 from service.detectors.base import Box, FaceDetector, clip_box, downscale, iou, nms
+from service.detectors.blazeface import BlazeFaceDetector
 from service.detectors.haar import HaarDetector
 from service.detectors.yunet import YuNetDetector
 
-__all__ = ["DETECTORS", "Box", "FaceDetector", "HaarDetector", "YuNetDetector", "clip_box", "create_detector",
+__all__ = ["DETECTORS", "BlazeFaceDetector", "Box", "FaceDetector", "HaarDetector", "YuNetDetector", "clip_box", "create_detector",
            "downscale", "iou", "nms"]
 
 DETECTORS: dict[str, Callable[[Any], FaceDetector]] = {
     "haar": lambda s: HaarDetector(s.haar_scale_factor, s.haar_min_neighbors, s.detect_max_side, s.nms_iou),
     "yunet": lambda s: YuNetDetector(s.detector_confidence, s.detect_max_side, s.nms_iou),
+    "blazeface": lambda s: BlazeFaceDetector(s.detector_confidence, s.nms_iou),
 }
 
 

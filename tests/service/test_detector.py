@@ -97,12 +97,14 @@ def test_downscale_clip_and_nms():
 def test_detector_failure_is_a_clean_error_not_a_crash(make_app, astronaut_jpeg, monkeypatch):
     from fastapi.testclient import TestClient
 
-    def broken(image):  # what the C extension does on input it cannot handle
-        raise RuntimeError("libfacedetection: internal error")
+    import ctypes
+
+    def broken(*args):  # libfacedetection returns a null pointer when it cannot run
+        return ctypes.POINTER(ctypes.c_int)()
 
     with TestClient(make_app()) as client:
         pipeline = client.app.state.service.pipeline
-        monkeypatch.setattr(pipeline.detector, "_detect", broken)
+        monkeypatch.setattr(pipeline.detector, "_fn", broken)
         r = post_image(client, astronaut_jpeg)
         assert r.status_code == 500
         assert r.json() == {"detail": "Face detection failed on this image.", "code": "detection_failed"}
