@@ -1,6 +1,7 @@
 """Face detectors behind one interface, chosen by name (setting FER_DETECTOR).
 
 - ``yunet``: libfacedetection's CNN (default): finds far more real faces than Haar (docs/benchmarks.md).
+- ``blazeface``: MediaPipe's BlazeFace (ONNX): fastest, but misses small faces.
 - ``haar``: the thesis notebook's OpenCV cascade and parameters, unchanged.
 """
 
@@ -14,8 +15,8 @@ from service.detectors.blazeface import BlazeFaceDetector
 from service.detectors.haar import HaarDetector
 from service.detectors.yunet import YuNetDetector
 
-__all__ = ["DETECTORS", "BlazeFaceDetector", "Box", "FaceDetector", "HaarDetector", "YuNetDetector", "clip_box", "create_detector",
-           "downscale", "iou", "nms"]
+__all__ = ["DETECTORS", "BlazeFaceDetector", "Box", "FaceDetector", "HaarDetector", "YuNetDetector", "clip_box",
+           "create_detector", "downscale", "iou", "nms"]
 
 DETECTORS: dict[str, Callable[[Any], FaceDetector]] = {
     "haar": lambda s: HaarDetector(s.haar_scale_factor, s.haar_min_neighbors, s.detect_max_side, s.nms_iou),
