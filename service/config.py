@@ -51,13 +51,16 @@ class Settings(BaseSettings):
 
     # websocket stream
     ws_max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger frames close with 1009")
+    ws_max_connections: int = Field(256, ge=1, description="streams beyond this are closed with 1013")
     ws_idle_timeout_s: float = Field(60.0, gt=0, description="close a stream that sends nothing for this long")
 
     # HTTP
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="if set, /predict and /ws/stream need one of these keys", repr=False)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="CORS allow-list")
     log_level: str = Field("info", description="debug, info, warning, error")
 
-    _split_lists = field_validator("cors_origins", mode="before")(_csv)
+    _split_lists = field_validator("cors_origins", "api_keys", mode="before")(_csv)
 
     @property
     def cpu_count(self) -> int:

@@ -84,6 +84,7 @@ class NotReady(ServiceError):
 class Overloaded(ServiceError):
     status_code = 503
     code = "overloaded"
+    ws_close_code = 1013  # try again later
 
 
 class DetectionFailed(ServiceError):

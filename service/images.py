@@ -71,32 +71,28 @@ def decode(data: bytes, max_pixels: int, want_rgb: bool = False) -> DecodedImage
             raise BadRequest("The image has no pixels.")
         image.seek(0)  # first frame of an animated WebP
         image.load()
-        upright = ImageOps.exif_transpose(image)
-        gray = _to_gray(upright)
-        rgb = np.asarray(upright.convert("RGB")) if want_rgb else None
+        gray, rgb = _pixels(ImageOps.exif_transpose(image), want_rgb)
     except (PayloadTooLarge, BadRequest):
         raise
     except UnidentifiedImageError:
         raise BadRequest(f"The file looks like {kind.upper()} but cannot be decoded.") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+    except Exception as exc:  # any decoder failure means this file is not a usable image
         truncated = "truncated" in str(exc).lower()
         reason = "is truncated" if truncated else "is corrupt and cannot be decoded"
         raise BadRequest(f"The {kind.upper()} image {reason}.") from None
     return DecodedImage(gray=gray, rgb=rgb, format=kind)
 
 
-def _to_gray(image: Image.Image) -> np.ndarray:
-    """8-bit gray from any mode: 16-bit and 32-bit integer images are scaled, not clipped."""
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+def _pixels(image: Image.Image, want_rgb: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """8-bit gray (and RGB when asked) from any mode: 16- and 32-bit images are scaled, not clipped;
+    transparent pixels are shown over white, as a viewer would show them."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         values = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
-        return np.clip(values * (255.0 / peak), 0, 255).astype(np.uint8)
-    if image.mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        return np.clip(values, 0, 255).astype(np.uint8)
+        peak = 65535.0 if image.mode.startswith("I;16") or (image.mode == "I" and values.max() > 255) else 255.0
+        gray = np.clip(values * (255.0 / peak), 0, 255).astype(np.uint8)
+        return gray, (np.dstack([gray] * 3) if want_rgb else None)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Transparent pixels over white, as a viewer would show them.
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("L"))
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    gray = np.asarray(image.convert("L"))
+    return gray, (np.asarray(image.convert("RGB")) if want_rgb else None)

@@ -58,7 +58,7 @@ def logging_config(level: str = "info") -> dict[str, Any]:
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["request_id"]}},
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {"uvicorn": {"handlers": [], "propagate": True},
-                    "uvicorn.access": {"level": "WARNING", "propagate": True}},
+                    "uvicorn.access": {"propagate": True}},
     }
 
 

@@ -33,9 +33,11 @@ class InferenceRunner:
     def waiting(self) -> int:
         return self._waiting
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
+    async def run(self, fn: Callable[..., T], *args: object, may_refuse: bool = True) -> T:
+        """Run ``fn(*args)`` on an inference thread. ``may_refuse=False`` always waits: a stream has at
+        most one frame in flight per connection, so its waiting is bounded by the connection limit."""
         if self._slots.locked():
-            if self._waiting >= self.max_pending:
+            if may_refuse and self._waiting >= self.max_pending:
                 raise Overloaded("The service is at capacity; retry shortly.")
             self._waiting += 1
             try:

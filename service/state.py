@@ -21,6 +21,7 @@ class ServiceState:
     runner: InferenceRunner | None = None
     pipeline: Pipeline | None = None
     problem: str | None = field(default="starting")  # why the service is not ready (for logs only)
+    open_streams: int = 0
 
     @property
     def ready(self) -> bool:

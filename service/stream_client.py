@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -97,9 +98,10 @@ def stream_url(url: str, max_faces: int | None = None, min_face_size: int | None
     return urlunsplit(parts._replace(query=query))
 
 
-def open_stream(url: str, timeout: float) -> ClientConnection:
-    try:
-        return connect(url, open_timeout=timeout, compression=None)  # JPEG does not deflate: skip the CPU
+def open_stream(url: str, timeout: float, api_key: str | None = None) -> ClientConnection:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    try:  # JPEG does not deflate: skip compression's CPU
+        return connect(url, open_timeout=timeout, compression=None, additional_headers=headers)
     except InvalidURI:
         raise StreamError(f"{url}: not a ws:// or wss:// URL.") from None
     except ConnectionRefusedError:
@@ -217,11 +219,11 @@ def paced(ws: ClientConnection, frames: Iterable[np.ndarray], fps: float, qualit
 
 def stream_source(source: Iterable[np.ndarray], url: str, *, fps: float | None = None, quality: int = 90,
                   timeout: float = 30.0, output: VideoOutput | None = None,
-                  on_answer: Callable[[dict[str, Any]], None] | None = None) -> Summary:
+                  on_answer: Callable[[dict[str, Any]], None] | None = None, api_key: str | None = None) -> Summary:
     """Stream frames to ``url`` (lockstep, or paced at ``fps``); hand each answer, with its ``latency_ms``,
     to ``on_answer``; draw every frame into ``output``; return the counts."""
     summary = Summary(mode="paced" if fps else "lockstep")
-    with open_stream(url, timeout) as ws:
+    with open_stream(url, timeout, api_key) as ws:
         results = paced(ws, source, fps, quality, timeout) if fps else lockstep(ws, source, quality, timeout)
         last_answer: dict[str, Any] | None = None
         with closing(results):
@@ -250,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="stop after this many frames")
     p.add_argument("--quality", type=int, default=90, help="JPEG quality of the frames sent (default 90)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait to connect and for each answer")
+    p.add_argument("--api-key", default=os.environ.get("FER_API_KEY"),
+                   help="sent as 'Authorization: Bearer KEY' when the service has FER_API_KEYS (default $FER_API_KEY)")
     return p
 
 
@@ -274,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = stream_source(frames, stream_url(args.url, args.max_faces, args.min_face_size), fps=args.fps,
                                 quality=args.quality, timeout=args.timeout, output=output,
-                                on_answer=None if args.summary else _print_line)
+                                on_answer=None if args.summary else _print_line, api_key=args.api_key)
     except (StreamError, VideoError) as exc:
         return _fail(exc)
     except KeyboardInterrupt:

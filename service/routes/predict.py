@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from starlette.requests import ClientDisconnect
 
+from service.auth import check_key, presented_key
 from service.errors import BadRequest, InvalidParameter
 from service.schemas import PredictResponse, error_responses
 from service.state import ServiceState, StateDep
@@ -46,6 +47,7 @@ async def predict(
     max_faces: int | None = Query(None, ge=1, description="report at most this many faces (largest first)"),
     min_face_size: int | None = Query(None, ge=1, le=100_000, description="ignore faces smaller than this, px"),
 ) -> dict[str, Any]:
+    check_key(state.settings.api_keys, presented_key(request.headers))
     pipeline, runner = state.require_pipeline()
     limit_faces, min_size = face_limits(state, max_faces, min_face_size)
     settings = state.settings

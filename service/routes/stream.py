@@ -7,7 +7,8 @@ client sends. Answers:
   {"type": "error", "seq": N, "code": ..., "detail": ...}          (bad frame; the stream stays open)
 ``seq`` numbers the client's frames from 0 in arrival order; ``dropped`` is the connection's running
 total of frames skipped. Text messages close with 1003, frames over the size limit with 1009, an idle
-stream with 1000 after the idle timeout, a stream to a service without a model with 1013.
+stream with 1000 after the idle timeout, a stream to a service without a model with 1013, a stream
+without a valid API key (when FER_API_KEYS is set) with 1008.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from typing import Any
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from service.errors import NotReady, ServiceError
+from service.auth import check_key, presented_key
+from service.errors import Overloaded, ServiceError
 from service.routes.predict import face_limits
 from service.state import ServiceState, state_of
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_TOO_BIG, CLOSE_TRY_LATER = 1000, 1003, 1009, 1013
+CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_POLICY, CLOSE_TOO_BIG = 1000, 1003, 1008, 1009
 
 
 class LatestFrame:
@@ -98,7 +100,8 @@ class StreamSession:
         while (frame := await self.mailbox.get()) is not None:
             seq, data = frame
             try:
-                prediction = await runner.run(pipeline.run_bytes, data, self.max_faces, self.min_face_size)
+                prediction = await runner.run(pipeline.run_bytes, data, self.max_faces, self.min_face_size,
+                                              may_refuse=False)
             except ServiceError as exc:
                 if exc.ws_close_code is not None:
                     self._stop(exc.ws_close_code, exc.detail)
@@ -127,13 +130,17 @@ async def stream(
     state = state_of(ws)
     await ws.accept()
     try:
+        check_key(state.settings.api_keys, presented_key(ws.headers, ws.query_params))
         state.require_pipeline()
+        if state.open_streams >= state.settings.ws_max_connections:
+            raise Overloaded("Too many open streams; retry shortly.")
         limit_faces, min_size = face_limits(state, max_faces, min_face_size)
     except ServiceError as exc:
         await ws.send_json({"type": "error", "seq": None, **exc.body()})
-        await ws.close(CLOSE_TRY_LATER if isinstance(exc, NotReady) else 1008, exc.detail[:120])
+        await ws.close(exc.ws_close_code or CLOSE_POLICY, exc.detail[:120])
         return
     session = StreamSession(ws, state, limit_faces, min_size)
+    state.open_streams += 1
     state.metrics.ws_open.inc()
     receiver = asyncio.create_task(session.receive_loop())
     try:
@@ -145,6 +152,7 @@ async def stream(
     finally:
         # Nothing before these lines may await: a cancelled handler (server shutdown, test client)
         # is cancelled again at every await inside this block.
+        state.open_streams -= 1
         state.metrics.ws_open.dec()
         receiver.cancel()
         log.debug("stream closed: %s", _summary(session))

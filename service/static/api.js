@@ -2,6 +2,8 @@
 // Errors from the service are always {"detail": sentence, "code": machine_code}.
 
 const READY_POLL_MS = 2000;
+// When the service has FER_API_KEYS, open the page as /?api_key=KEY: the key goes with every call.
+const API_KEY = new URLSearchParams(location.search).get("api_key");
 
 /** {ok: true} when /readyz says ready; otherwise {ok: false, reachable, detail}. */
 export async function checkReady() {
@@ -39,7 +41,8 @@ export async function modelInfo() {
 export async function predictPhoto(file) {
   const form = new FormData();
   form.append("file", file, file.name);
-  const response = await fetch("/predict", { method: "POST", body: form });
+  const headers = API_KEY ? { Authorization: `Bearer ${API_KEY}` } : {};
+  const response = await fetch("/predict", { method: "POST", body: form, headers });
   const body = await response.json().catch(() => null);
   return { ok: response.ok, status: response.status, body };
 }
@@ -47,5 +50,6 @@ export async function predictPhoto(file) {
 /** ws:// or wss:// to this page's own host, so the page works behind TLS too. */
 export function streamUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws/stream`;
+  const query = API_KEY ? `?api_key=${encodeURIComponent(API_KEY)}` : "";
+  return `${scheme}//${location.host}/ws/stream${query}`;
 }

@@ -236,3 +236,22 @@ def test_page_explains_why_the_camera_cannot_start(live_server, launch, flags, a
     got, text = wait_for_status(page, state, "streaming", "camera-error", "no-camera", "no-camera-permission")
     assert (got, words in text) == (state, True), text
     assert page.is_enabled("#start") and not page.is_enabled("#stop")
+
+
+def test_page_passes_the_api_key_from_its_own_url(live_server, launch, astronaut, tmp_path):
+    server = live_server(FER_API_KEYS="page-key-7")
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(encode(astronaut, "JPEG", quality=92))
+    browser = launch()
+    for query, faces in (("?api_key=page-key-7", "1"), ("", None)):
+        page = browser.new_context().new_page()
+        page.goto(f"{server.url}/{query}")
+        wait_for_status(page, "ready")
+        page.click("#tab-upload")
+        page.set_input_files("#file", str(photo))
+        if faces is not None:
+            page.wait_for_selector("#upload-results[data-state=done]", state="attached", timeout=WAIT_MS)
+            assert page.get_attribute("#upload-results", "data-faces") == faces
+        else:
+            page.wait_for_function("() => document.getElementById('status').innerText.includes('API key')",
+                                   timeout=WAIT_MS)

@@ -95,9 +95,9 @@ def test_downscale_clip_and_nms():
 
 
 def test_detector_failure_is_a_clean_error_not_a_crash(make_app, astronaut_jpeg, monkeypatch):
-    from fastapi.testclient import TestClient
-
     import ctypes
+
+    from fastapi.testclient import TestClient
 
     def broken(*args):  # libfacedetection returns a null pointer when it cannot run
         return ctypes.POINTER(ctypes.c_int)()

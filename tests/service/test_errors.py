@@ -119,3 +119,35 @@ def test_tiny_and_odd_images_are_answered(client, astronaut):
     buf = io.BytesIO()
     Image.fromarray(astronaut).convert("CMYK").save(buf, "JPEG")
     assert len(post_image(client, buf.getvalue()).json()["faces"]) == 1
+
+
+def _png16(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.uint16) * 257).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _animated(rgb: np.ndarray, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    frames = [Image.fromarray(rgb), Image.fromarray(255 - rgb)]
+    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:])
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "status", "faces_or_code"),
+    [
+        (lambda a: _png16(a), 200, 1),
+        (lambda a: encode(np.dstack([a, np.full(a.shape[:2], 255, np.uint8)]), "PNG"), 200, 1),
+        (lambda a: _animated(a, "WEBP"), 200, 1),  # first frame
+        (lambda a: _animated(a, "GIF"), 415, "unsupported_media_type"),
+    ],
+    ids=["16-bit-png", "rgba-png", "animated-webp", "animated-gif"],
+)
+def test_odd_image_modes_through_the_api(client, still_works, astronaut, make, status, faces_or_code):
+    r = post_image(client, make(astronaut), content_type="application/octet-stream")
+    assert r.status_code == status, r.text
+    if status == 200:
+        assert len(r.json()["faces"]) == faces_or_code
+    else:
+        expect(r, status, faces_or_code)

@@ -102,3 +102,9 @@ def test_missing_model_gives_one_clear_log_line_and_a_not_ready_service(live_ser
     lines = [line for line in log.splitlines() if "NOT READY" in line]
     assert len(lines) == 1 and "model file not found" in lines[0]
     assert "Traceback" not in log
+
+
+def test_unknown_fer_variables_are_named_in_the_log(live_server):
+    server = live_server(FER_MAX_FACE="3")  # a typo of FER_MAX_FACES
+    log = server.stop()
+    assert "ignoring unknown setting FER_MAX_FACE (a typo?)" in log

@@ -123,3 +123,18 @@ def test_stream_options_are_query_parameters(client, astronaut):
     with client.websocket_connect("/ws/stream?max_faces=1") as ws:
         ws.send_bytes(encode(canvas))
         assert len(ws.receive_json()["faces"]) == 1
+
+
+def test_streams_beyond_the_connection_limit_are_told_to_retry(make_app, astronaut_jpeg):
+    from fastapi.testclient import TestClient
+
+    with (TestClient(make_app(ws_max_connections=2)) as c, c.websocket_connect("/ws/stream") as a,
+          c.websocket_connect("/ws/stream") as b):
+        with c.websocket_connect("/ws/stream") as third:
+            assert third.receive_json()["code"] == "overloaded"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                third.receive_json()
+            assert closed.value.code == 1013
+        for ws in (a, b):
+            ws.send_bytes(astronaut_jpeg)
+            assert ws.receive_json()["type"] == "prediction"

@@ -163,3 +163,15 @@ def test_failures_are_one_line_and_exit_2(case, live_server, clip, tmp_path):
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith("fer-stream: error: ") and expected in result.stderr, result.stderr
+
+
+@pytest.mark.slow
+def test_api_key_is_sent_when_the_service_needs_one(live_server, clip):
+    path, _ = clip
+    server = live_server(FER_API_KEYS="stream-key-1")
+    url = server.ws_url + "/ws/stream"
+    refused = run_stream(str(path), "--url", url, "--limit", "2")
+    assert refused.returncode == 2 and "needs an API key" in refused.stderr, refused.stderr
+    ok = run_stream(str(path), "--url", url, "--limit", "2", "--api-key", "stream-key-1", "--summary")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["answered"] == 2
