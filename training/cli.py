@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=("constant", "cosine", "plateau"), default="constant")
     p.add_argument("--warmup-epochs", type=int, default=0)
     p.add_argument("--plateau-patience", type=int, default=5)
+    p.add_argument("--plateau-factor", type=float, default=0.5, help="LR multiplier on a plateau")
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--balance", choices=("oversample", "class_weight", "none"), default="oversample",
                    help="oversample: RandomOverSampler on the training rows only")
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_arg(p)
     _labels_args(p, default=None)
     p.add_argument("--split", choices=("Training", "PublicTest", "PrivateTest"), default="PrivateTest")
+    p.add_argument("--tta", choices=("none", "flip"), default="none",
+                   help="for .keras models: average with the mirror image (an ONNX file carries its own)")
     p.add_argument("--out", type=Path, required=True)
 
     p = sub.add_parser("export", help="export a run's model to ONNX with its contract and a model card")
@@ -87,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="FER2013 CSV for the parity check (default: the run's)")
     p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
                    help="fit temperature scaling on the selection split (PublicTest) and store it")
+    p.add_argument("--tta", choices=("none", "flip"), default="none",
+                   help="bake test-time augmentation into the ONNX graph (flip: average with the mirror image)")
     p.add_argument("--seed-run", type=Path, default=None,
                    help="a seed-protocol run to compare with in the model card")
     p.add_argument("--seed-official-run", type=Path, default=None,
@@ -144,7 +149,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import compute_metrics, load_predictor, write_report
     from training.sources import load_dataset
 
-    predictor = load_predictor(args.model)
+    predictor = load_predictor(args.model, tta=args.tta)
     labels = args.labels or _model_label_source(predictor)
     data = load_dataset(args.data, labels, args.ferplus_csv)
     if tuple(data.label_names) != tuple(predictor.labels):
@@ -170,7 +175,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from training.export import export_run
 
     path = export_run(args.run, args.out, name=args.name, version=args.model_version, data=args.data,
-                      calibrate=args.calibrate, seed_run=args.seed_run, seed_official_run=args.seed_official_run)
+                      calibrate=args.calibrate, seed_run=args.seed_run, seed_official_run=args.seed_official_run,
+                      tta=args.tta)
     print(f"exported {path} (+ {path.with_suffix('.md').name})")
     return 0
 

@@ -64,20 +64,26 @@ class KerasPredictor:
         return np.asarray(self.model.predict(x, batch_size=self.batch_size, verbose=0), dtype=np.float64)
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    """An ONNX file (labels from its contract) or a .keras file (labels from the run's config.json)."""
+def load_predictor(path: str | Path, tta: str = "none") -> Predictor:
+    """An ONNX file (labels from its contract) or a .keras file (labels from the run's config.json),
+    optionally averaged with the mirror image (``tta="flip"``, Keras only)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
     if path.suffix == ".onnx":
+        if tta != "none":
+            raise ValueError("an ONNX model carries its own test-time augmentation (fer-train export --tta)")
         return OnnxPredictor.load(path)
     if path.suffix == ".keras":
         import keras
 
         from training.sources import run_label_names
 
+        from training.model import with_flip_tta
+
         model = keras.models.load_model(path, compile=False)
-        return KerasPredictor(model, run_label_names(path.parent, model.output_shape[-1]))
+        labels = run_label_names(path.parent, model.output_shape[-1])
+        return KerasPredictor(with_flip_tta(model) if tta == "flip" else model, labels)
     raise ValueError(f"{path}: expected a .onnx or .keras model")
 
 

@@ -85,7 +85,7 @@ def hardware() -> str:
 
 def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: str = "1.0.0",
                data: str | None = None, calibrate: bool = True, seed_run: Path | None = None,
-               seed_official_run: Path | None = None) -> Path:
+               seed_official_run: Path | None = None, tta: str = "none") -> Path:
     import keras
     import onnx
 
@@ -95,6 +95,10 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
     config = TrainConfig.load(run_dir / "config.json")
     run_metrics = json.loads((run_dir / "metrics.json").read_text())
     model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    if tta == "flip":
+        from training.model import with_flip_tta
+
+        model = with_flip_tta(model)
     dataset = load_dataset(data or config.data, config.labels, config.ferplus_csv)
     if dataset.sha256 != run_metrics["dataset_sha256"]:
         raise ExportError(f"{data or config.data} is not the dataset the run was trained on (sha256 differs)")
@@ -125,7 +129,7 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
                 "epochs_run": run_metrics["epochs_run"], "train_seconds": run_metrics["train_seconds"],
                 "hardware": run_metrics.get("hardware") or hardware(),
                 "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "parity_max_abs_diff": diff, "metrics": {},
+                "parity_max_abs_diff": diff, "tta": tta, "metrics": {},
             },
         )
         proto = onnx.load(str(tmp_path))

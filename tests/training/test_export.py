@@ -22,3 +22,12 @@ def test_parity_gate_refuses_an_onnx_file_of_another_model(fer2013, tmp_path):
     with pytest.raises(ExportError, match="disagree on 64 real faces"):
         check_parity(other, path, faces)
     assert np.isfinite(check_parity(exported, path, faces))
+
+
+def test_flip_tta_exports_as_one_graph_that_matches_keras(fer2013, tmp_path):
+    from training.model import with_flip_tta
+
+    model = with_flip_tta(build_model("seed_cnn", 7))
+    path = tmp_path / "tta.onnx"
+    convert(model, path)
+    assert check_parity(model, path, fer2013.images[:32]) <= 1e-4
