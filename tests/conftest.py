@@ -41,6 +41,24 @@ def fer2013(fer2013_csv: Path):  # type: ignore[no-untyped-def]
     return load_fer2013(fer2013_csv)
 
 
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(data.astronaut())  # (512, 512, 3) RGB, one face at (177, 67, 96, 96)
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg(astronaut: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(astronaut).save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
 Row = tuple[object, str, str]
 
 

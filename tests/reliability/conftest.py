@@ -1,8 +1,6 @@
 """Reliability tests reuse the service factories (tiny ONNX model, apps, live servers)."""
 
 from tests.service.conftest import (  # noqa: F401 - re-exported fixtures
-    astronaut,
-    astronaut_jpeg,
     client,
     live_server,
     make_app,

@@ -78,13 +78,6 @@ def tiny_model(tmp_path: Path) -> Path:
     return build_onnx(tmp_path / "tiny.onnx")
 
 
-@pytest.fixture(scope="session")
-def astronaut() -> np.ndarray:
-    from skimage import data
-
-    return np.asarray(data.astronaut())  # (512, 512, 3) RGB, one face at ASTRONAUT_FACE
-
-
 def encode(rgb: np.ndarray, fmt: str = "JPEG", **kw: Any) -> bytes:
     buf = io.BytesIO()
     image = Image.fromarray(rgb)
@@ -92,11 +85,6 @@ def encode(rgb: np.ndarray, fmt: str = "JPEG", **kw: Any) -> bytes:
         image = image.convert("RGB")
     image.save(buf, format=fmt, **kw)
     return buf.getvalue()
-
-
-@pytest.fixture(scope="session")
-def astronaut_jpeg(astronaut: np.ndarray) -> bytes:
-    return encode(astronaut, "JPEG", quality=92)
 
 
 def iou(a: dict[str, int] | tuple[int, ...], b: tuple[int, ...]) -> float:

@@ -108,3 +108,30 @@ def test_unknown_fer_variables_are_named_in_the_log(live_server):
     server = live_server(FER_MAX_FACE="3")  # a typo of FER_MAX_FACES
     log = server.stop()
     assert "ignoring unknown setting FER_MAX_FACE (a typo?)" in log
+
+
+def test_uvicorn_factory_use_reads_the_environment(tiny_model, astronaut_jpeg):
+    import os
+    import subprocess
+    import sys
+
+    from tests.service.conftest import free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--port", str(port)]
+    proc = subprocess.Popen(command, env={**os.environ, "FER_MODEL_PATH": str(tiny_model), "FER_DETECTOR": "haar"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/model").json()["detector"]["name"] == "haar"
+        r = httpx.post(f"http://127.0.0.1:{port}/predict", files={"file": ("a.jpg", astronaut_jpeg)}, timeout=30)
+        assert r.status_code == 200 and len(r.json()["faces"]) == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -102,3 +102,13 @@ def test_export_then_evaluate_reproduces_the_contract_figures(quick_run, fer2013
               "--out", keras_out)
     keras_metrics = json.loads((keras_out / "metrics.json").read_text())
     assert keras_metrics["accuracy"] == metrics["accuracy"]  # same code, same model, same numbers
+
+
+def test_same_seed_gives_the_same_run(fer2013_csv, tmp_path):
+    args = ("--data", fer2013_csv, "--limit", 800, "--epochs", 1, "--batch-size", 64, "--augment", "light",
+            "--seed", 11)
+    histories = []
+    for name in ("a", "b"):
+        fer_train("train", "--out", tmp_path / name, *args)
+        histories.append(json.loads((tmp_path / name / "history.json").read_text()))
+    assert histories[0] == histories[1]
