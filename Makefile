@@ -37,6 +37,11 @@ train: $(VENV)/.installed
 		--schedule cosine --warmup-epochs 2 --augment light --precision bf16 --seed 1 \
 		$(if $(wildcard runs/seed_cnn/checkpoints/state.json),--resume,)
 
+## bench: every benchmark side by side -> bench/results/<date>.json, docs/benchmarks.md and .png
+## (BENCH_ARGS="--quick" for a smoke run, "--sections 1,2" for some, "--skip-peer" without the fer package)
+bench: $(VENV)/.installed
+	$(PY) -m bench $(BENCH_ARGS)
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy

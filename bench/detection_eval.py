@@ -83,9 +83,10 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(data: str | None) -> dict[str, Any]:
-    fer = None
-    if data and Path(data).is_file():
+def run(data: str | None, fer_images: np.ndarray | None = None) -> dict[str, Any]:
+    """``fer_images``: FER2013's PrivateTest faces when the caller has them already (else read from ``data``)."""
+    fer = fer_images
+    if fer is None and data and Path(data).is_file():
         from training.data import load_fer2013
 
         d = load_fer2013(data)

@@ -7,13 +7,16 @@
   the box is the pasted 48x48 crop, which FER2013 cut tight around the face.
 - Photos without people from scikit-image (coffee, a cat, a rocket, textures...): false positives only.
 
-Group photos are composed from these faces at several sizes, small in-plane rotations and positions.
+Group photos are composed from these faces at several sizes, small in-plane rotations and positions;
+benchmark photos (``sized_photos``) at fixed frame sizes (640x480 to 1920x1080) with 1-4 faces each.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -41,8 +44,8 @@ def grace_hopper() -> np.ndarray:
     import matplotlib.cbook as cbook
     from PIL import Image
 
-    with cbook.get_sample_data("grace_hopper.jpg") as f:
-        return np.asarray(Image.open(f).convert("RGB"))
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def no_face_photos() -> list[tuple[str, np.ndarray]]:
@@ -149,3 +152,59 @@ def evaluation_set(fer_images: np.ndarray | None = None) -> list[Photo]:
         photos += list(fer2013_photos(fer_images))
     photos += [Photo(name, "no-face", img, []) for name, img in no_face_photos()]
     return photos
+
+
+SIZES: tuple[tuple[int, int], ...] = ((640, 480), (1280, 720), (1920, 1080))
+
+
+def sized_photos(fer_images: np.ndarray | None, sizes: tuple[tuple[int, int], ...] = SIZES,
+                 counts: tuple[int, ...] = (1, 2, 3, 4), seed: int = 0) -> list[Photo]:
+    """Photos at each frame size with each number of faces, on real no-face backgrounds: the faces cycle
+    through the astronaut, Grace Hopper and a FER2013 face (Grace Hopper when ``fer_images`` is None), each
+    face 15-30% of the frame height. The one-face photos are the astronaut alone."""
+    heads = [_head(astronaut(), ASTRONAUT_FACE, 0.6), _head(grace_hopper(), HOPPER_FACE, 0.5)]
+    backgrounds = [img for _, img in no_face_photos()[:4]]  # coffee, a cat, a rocket, a galaxy field
+    photos = []
+    for W, H in sizes:
+        for n in counts:
+            rng = np.random.default_rng([seed, W, H, n])  # the same photo whichever others are asked for
+            background = cv2.resize(backgrounds[(n - 1) % len(backgrounds)], (W, H), interpolation=cv2.INTER_AREA)
+            shrink = 1.0
+            for _ in range(30):  # smaller faces until all n fit without overlapping
+                canvas = background.copy()
+                faces: list[Box] = []
+                taken: list[Box] = []
+                for k in range(n):
+                    kind = k % 3
+                    if kind == 2 and fer_images is not None:
+                        face = fer_images[int(rng.integers(0, len(fer_images)))]
+                        crop, box = np.dstack([face] * 3), (0, 0, 48, 48)
+                    else:
+                        crop, box = heads[min(kind, 1)]
+                    size = max(24, int(H * rng.uniform(0.15, 0.30) * shrink))
+                    placed = _place(canvas, crop, box, size, taken, rng)
+                    if placed is not None:
+                        faces.append(placed)
+                if len(faces) == n:
+                    break
+                shrink *= 0.9
+            photos.append(Photo(f"{W}x{H}-{n}face", f"{W}x{H}", canvas, faces))
+    return photos
+
+
+def jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def privatetest_faces(data: str | None) -> np.ndarray | None:
+    """FER2013's PrivateTest faces, (N, 48, 48) uint8, read from ``data``; None when the file is missing."""
+    if not data or not Path(data).is_file():
+        return None
+    from training.data import load_fer2013
+
+    d = load_fer2013(data)
+    return d.images[d.indices("PrivateTest")]

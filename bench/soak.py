@@ -45,7 +45,7 @@ def payloads() -> list[tuple[str, bytes]]:
 def process_rss_mb(pid: int) -> float:
     """RSS of a process and its children (uvicorn workers), in MB."""
     total = 0.0
-    for p in [pid, *_children(pid)]:
+    for p in [pid, *children(pid)]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -55,12 +55,12 @@ def process_rss_mb(pid: int) -> float:
     return total
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     try:
         kids = [int(k) for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except FileNotFoundError:
         return []
-    return kids + [g for k in kids for g in _children(k)]
+    return kids + [g for k in kids for g in children(k)]
 
 
 async def _http_worker(client: httpx.AsyncClient, url: str, mix: list[tuple[str, bytes]], stop: float,
@@ -84,8 +84,8 @@ async def _stream_worker(ws_url: str, frame: bytes, stop: float, out: Counter[st
             out[msg["type"]] += 1
 
 
-async def _load(url: str, duration: float, concurrency: int, streams: int,
-                mix: list[tuple[str, bytes]]) -> tuple[list[tuple[float, int]], Counter[str]]:
+async def load(url: str, duration: float, concurrency: int, streams: int,
+               mix: list[tuple[str, bytes]]) -> tuple[list[tuple[float, int]], Counter[str]]:
     stop = time.monotonic() + duration
     results: list[tuple[float, int]] = []
     frames: Counter[str] = Counter()
@@ -102,10 +102,10 @@ async def _load(url: str, duration: float, concurrency: int, streams: int,
 def run_soak(url: str, pid: int | None, duration: float = 60, concurrency: int = 32, streams: int = 8,
              warmup: float = 5) -> dict[str, Any]:
     mix = payloads()
-    asyncio.run(_load(url, warmup, concurrency, streams, mix))
+    asyncio.run(load(url, warmup, concurrency, streams, mix))
     rss_start = process_rss_mb(pid) if pid else None
     started = time.monotonic()
-    results, frames = asyncio.run(_load(url, duration, concurrency, streams, mix))
+    results, frames = asyncio.run(load(url, duration, concurrency, streams, mix))
     elapsed = time.monotonic() - started
     rss_end = process_rss_mb(pid) if pid else None
     latencies = np.array([t for t, _ in results]) * 1000

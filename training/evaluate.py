@@ -77,9 +77,8 @@ def load_predictor(path: str | Path, tta: str = "none") -> Predictor:
     if path.suffix == ".keras":
         import keras
 
-        from training.sources import run_label_names
-
         from training.model import with_flip_tta
+        from training.sources import run_label_names
 
         model = keras.models.load_model(path, compile=False)
         labels = run_label_names(path.parent, model.output_shape[-1])

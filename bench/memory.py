@@ -1,0 +1,80 @@
+"""Section 6: the server's resident memory (all its processes) right after it is ready and then every
+``every`` requests up to ``total``: the level against its target, and whether it keeps growing."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from bench.server import serving
+from bench.soak import children, process_rss_mb
+
+TARGET_MB = 300.0
+MAX_GROWTH = 0.05  # after the first sample under load, the last may be at most 5% above it
+
+
+async def send(url: str, payloads: list[bytes], start: int, n: int, concurrency: int) -> Counter[str]:
+    """``n`` POST /predict requests, cycling through ``payloads``, ``concurrency`` at a time."""
+    counter = itertools.count(start)
+    statuses: Counter[str] = Counter()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while (i := next(counter)) < start + n:
+            data = payloads[i % len(payloads)]
+            try:
+                r = await client.post(url + "/predict", files={"file": ("x.jpg", data, "image/jpeg")})
+                statuses[str(r.status_code)] += 1
+            except httpx.HTTPError:
+                statuses["transport_error"] += 1
+
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return statuses
+
+
+def own_rss_mb(pid: int) -> float:
+    """RSS of one process alone, in MB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def largest_process_mb(pid: int) -> float:
+    """The biggest single process of the server: a worker, normally."""
+    return max(own_rss_mb(p) for p in [pid, *children(pid)])
+
+
+def run(payloads: list[bytes], total: int = 10_000, every: int = 1_000, concurrency: int = 8,
+        workers: int | None = None) -> dict[str, Any]:
+    workers = workers or os.cpu_count() or 1
+    statuses: Counter[str] = Counter()
+    with serving(workers) as server:
+        samples = [{"requests": 0, "rss_mb": round(process_rss_mb(server.pid), 1),
+                    "largest_process_mb": round(largest_process_mb(server.pid), 1)}]
+        for done in range(every, total + 1, every):
+            statuses += asyncio.run(send(server.url, payloads, done - every, every, concurrency))
+            samples.append({"requests": done, "rss_mb": round(process_rss_mb(server.pid), 1),
+                            "largest_process_mb": round(largest_process_mb(server.pid), 1)})
+    loaded = [s["rss_mb"] for s in samples[1:]]
+    growth = (loaded[-1] - loaded[0]) / loaded[0] if len(loaded) > 1 else None
+    slope = float(np.polyfit([s["requests"] for s in samples[1:]], loaded, 1)[0]) * 1000 if len(loaded) > 2 else None
+    peak = max(s["rss_mb"] for s in samples)
+    return {"workers": workers, "requests": total, "every": every, "concurrency": concurrency,
+            "payloads": len(payloads), "samples": samples, "statuses": dict(sorted(statuses.items())),
+            "errors": sum(n for s, n in statuses.items() if s != "200"),
+            "peak_rss_mb": peak, "growth_after_first_sample": round(growth, 4) if growth is not None else None,
+            "slope_mb_per_1000": round(slope, 2) if slope is not None else None,
+            "target_mb": TARGET_MB, "max_growth": MAX_GROWTH,
+            "met": bool(peak <= TARGET_MB and (growth is None or growth <= MAX_GROWTH))}
