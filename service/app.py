@@ -13,6 +13,7 @@ import cv2
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from service.allocator import tune_allocator
 from service.classifier import EmotionClassifier, ModelLoadError
 from service.config import Settings
 from service.detectors import create_detector
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cv2.setNumThreads(settings.opencv_threads)
+        if settings.tune_malloc:
+            tune_allocator()
         state.runner = InferenceRunner(settings.workers_threads, settings.max_pending)
         try:
             state.pipeline = load_pipeline(settings)

@@ -71,3 +71,12 @@ def test_openapi_documents_every_route_with_examples(client):
     schemas = spec["components"]["schemas"]
     assert "example" in schemas["PredictResponse"] and "example" in schemas["ErrorResponse"]
     assert client.get("/docs").status_code == 200
+
+
+def test_allocator_tuning_applies_on_glibc():
+    import platform
+
+    from service.allocator import tune_allocator
+
+    if platform.libc_ver()[0] == "glibc":
+        assert tune_allocator() is True
