@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.stats import wall_times
 from training.data import load_fer2013, parse_pixels, read_bytes
 
 
@@ -27,12 +27,7 @@ def notebook_parse(pixels: list[str]) -> np.ndarray:
 
 
 def best_of(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return min(wall_times(fn, repeat))
 
 
 def run(data: str, repeat: int = 3) -> dict[str, float]:

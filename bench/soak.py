@@ -26,6 +26,8 @@ import numpy as np
 from PIL import Image
 from websockets.asyncio.client import connect
 
+from bench.stats import percentiles
+
 
 def payloads() -> list[tuple[str, bytes]]:
     """The mix: real face photos, a group photo, a photo without people, and broken input (4xx)."""
@@ -115,8 +117,7 @@ def run_soak(url: str, pid: int | None, duration: float = 60, concurrency: int =
     return {
         "duration_s": round(elapsed, 1), "concurrency": concurrency, "streams": streams,
         "requests": len(results), "requests_per_s": round(len(results) / elapsed, 1),
-        "latency_ms": {q: round(float(np.percentile(latencies, p)), 1) for q, p in (("p50", 50), ("p95", 95),
-                                                                                  ("p99", 99))},
+        "latency_ms": percentiles(latencies),
         "statuses": dict(sorted(statuses.items())), "server_errors": five_xx,
         "stream_frames": dict(frames),
         "rss_mb": {"after_warmup": round(rss_start, 1) if rss_start else None,

@@ -21,14 +21,19 @@ def rate(fn: Callable[[], Any], seconds: float, min_calls: int = 3) -> float:
             return calls / elapsed
 
 
-def median_ms(fn: Callable[[], Any], repeat: int) -> float:
-    """Median wall time of ``repeat`` calls of ``fn``, in milliseconds."""
+def wall_times(fn: Callable[[], Any], repeat: int) -> list[float]:
+    """Wall time in seconds of each of ``repeat`` calls of ``fn``."""
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1000
+    return times
+
+
+def median_ms(fn: Callable[[], Any], repeat: int) -> float:
+    """Median wall time of ``repeat`` calls of ``fn``, in milliseconds."""
+    return float(np.median(wall_times(fn, repeat))) * 1000
 
 
 def percentiles(ms: Sequence[float]) -> dict[str, float | None]:
