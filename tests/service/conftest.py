@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,7 +140,17 @@ class LiveServer:
             [sys.executable, "-m", "service.cli", "--port", str(self.port), "--workers", str(workers)],
             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        self._log: str | None = None
+        # Drain the log pipe as the server writes: an undrained pipe fills at 64 KiB (a few hundred
+        # access-log lines under load) and then blocks the server's event loop on its next log write.
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        with self.proc.stdout:
+            for line in self.proc.stdout:
+                self._lines.append(line)
 
     def wait(self, path: str = "/healthz", timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -168,10 +179,8 @@ class LiveServer:
     def output(self) -> str:
         if self.proc.poll() is None:
             return "(still running)"
-        if self._log is None and self.proc.stdout is not None:
-            self._log = self.proc.stdout.read()
-            self.proc.stdout.close()
-        return self._log or ""
+        self._reader.join(timeout=10)
+        return "".join(self._lines)
 
 
 @pytest.fixture
