@@ -35,8 +35,8 @@ def tilted_frame(face: np.ndarray, degrees: float, scale: int = 3, margin: int =
     big = cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC)
     frame[margin : margin + size, margin : margin + size] = big
     m = cv2.getRotationMatrix2D((side / 2, side / 2), degrees, 1.0)
-    frame = cv2.warpAffine(frame, m, (side, side), borderMode=cv2.BORDER_REPLICATE)
-    return frame, Box(margin, margin, size, size)
+    tilted: np.ndarray = cv2.warpAffine(frame, m, (side, side), borderMode=cv2.BORDER_REPLICATE)
+    return tilted, Box(margin, margin, size, size)
 
 
 def run(data: str, model: str, split: str = "PublicTest", n: int = 1000, detector: str = "yunet") -> dict[str, Any]:
@@ -44,7 +44,7 @@ def run(data: str, model: str, split: str = "PublicTest", n: int = 1000, detecto
 
     fer = load_fer2013(data)
     positions = fer.indices(split)[:n]
-    settings = Settings(detector=detector)  # type: ignore[arg-type]
+    settings = Settings(detector=detector)
     det = create_detector(settings)
     clf = EmotionClassifier.load(Path(model))
     rows = {}

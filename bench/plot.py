@@ -41,11 +41,12 @@ def _http(ax: Any, http: dict[str, Any]) -> None:
 def _memory(ax: Any, memory: dict[str, Any]) -> None:
     samples = memory["samples"]
     requests = [s["requests"] for s in samples]
-    ax.plot(requests, [s["rss_mb"] for s in samples], marker="o", label="all processes")
-    ax.plot(requests, [s["largest_process_mb"] for s in samples], marker="o", label="largest process")
+    ax.plot(requests, [s["pss_mb"] for s in samples], marker="o", label="all processes, PSS")
+    ax.plot(requests, [s["rss_mb"] for s in samples], marker=".", linestyle=":", label="all processes, RSS sum")
+    ax.plot(requests, [s["largest_process_mb"] for s in samples], marker="o", label="largest process, RSS")
     ax.axhline(memory["target_mb"], color="gray", linestyle="--", label="target")
     ax.set_xlabel("requests")
-    ax.set_ylabel("RSS (MB)")
+    ax.set_ylabel("MB")
     ax.set_ylim(bottom=0)
     ax.set_title("Server memory")
     ax.legend()

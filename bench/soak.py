@@ -117,7 +117,7 @@ def run_soak(url: str, pid: int | None, duration: float = 60, concurrency: int =
     return {
         "duration_s": round(elapsed, 1), "concurrency": concurrency, "streams": streams,
         "requests": len(results), "requests_per_s": round(len(results) / elapsed, 1),
-        "latency_ms": percentiles(latencies),
+        "latency_ms": percentiles(latencies.tolist()),
         "statuses": dict(sorted(statuses.items())), "server_errors": five_xx,
         "stream_frames": dict(frames),
         "rss_mb": {"after_warmup": round(rss_start, 1) if rss_start else None,

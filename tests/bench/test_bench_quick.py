@@ -86,6 +86,7 @@ def test_memory_section_runs_a_real_server_without_errors(photos: list[Photo], t
     assert out["errors"] == 0 and out["statuses"] == {"200": 20}
     assert [s["requests"] for s in out["samples"]] == [0, 10, 20]
     assert all(s["rss_mb"] > 0 and s["largest_process_mb"] > 0 for s in out["samples"])
+    assert all(0 < s["pss_mb"] <= s["rss_mb"] for s in out["samples"])  # PSS splits shared pages
     sections = {"memory": out, "pipeline": {"error": "not run here"}}
     results = {"date": "2000-01-01", "quick": True, "commit": "test", "json": "bench/results/x.json",
                "machine": {"cpu": "cpu", "cores": 2, "ram_gb": 1.0, "python": "3.11"},
