@@ -94,11 +94,12 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
 
     config = TrainConfig.load(run_dir / "config.json")
     run_metrics = json.loads((run_dir / "metrics.json").read_text())
-    model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    base = keras.models.load_model(run_dir / "model.keras", compile=False)
+    model = base
     if tta == "flip":
         from training.model import with_flip_tta
 
-        model = with_flip_tta(model)
+        model = with_flip_tta(base)
     dataset = load_dataset(data or config.data, config.labels, config.ferplus_csv)
     if dataset.sha256 != run_metrics["dataset_sha256"]:
         raise ExportError(f"{data or config.data} is not the dataset the run was trained on (sha256 differs)")
@@ -114,6 +115,12 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
         log.info("parity: max |keras - onnxruntime| = %.2e on %d real faces", diff, len(pick))
 
         keras_select = KerasPredictor(model, dataset.label_names).predict(dataset.images[splits.select])
+        tta_selection = None
+        if tta != "none":  # the evidence for test-time augmentation, on the selection split only
+            y_select = dataset.labels[splits.select]
+            plain = KerasPredictor(base, dataset.label_names).predict(dataset.images[splits.select])
+            tta_selection = {"split": splits.select_name, "none": float((plain.argmax(1) == y_select).mean()),
+                             tta: float((keras_select.argmax(1) == y_select).mean())}
         # Calibrating on the seed protocol's only held-out split would tune on its test split: skip it.
         can_calibrate = calibrate and config.protocol == "official"
         temperature = (fit_temperature(keras_select, dataset.labels[splits.select], "probabilities")
@@ -129,7 +136,7 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
                 "epochs_run": run_metrics["epochs_run"], "train_seconds": run_metrics["train_seconds"],
                 "hardware": run_metrics.get("hardware") or hardware(),
                 "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "parity_max_abs_diff": diff, "tta": tta, "metrics": {},
+                "parity_max_abs_diff": diff, "tta": tta, "tta_selection": tta_selection, "metrics": {},
             },
         )
         proto = onnx.load(str(tmp_path))
@@ -157,5 +164,9 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
         tmp_path.replace(out_path)
     finally:
         tmp_path.unlink(missing_ok=True)
-    card.write_card(out_path, contract, results, curves, run_dir, seed_run, seed_official_run)
+    seed_leak = None
+    if seed_run is None and config.labels == "fer2013":
+        # Until the seed-protocol run exists, the card still states its leak: a property of the split alone.
+        seed_leak = make_splits(dataset, "seed", 0).leak
+    card.write_card(out_path, contract, results, curves, run_dir, seed_run, seed_official_run, seed_leak)
     return out_path

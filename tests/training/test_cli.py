@@ -112,3 +112,25 @@ def test_same_seed_gives_the_same_run(fer2013_csv, tmp_path):
         fer_train("train", "--out", tmp_path / name, *args)
         histories.append(json.loads((tmp_path / name / "history.json").read_text()))
     assert histories[0] == histories[1]
+
+
+def test_export_with_flip_tta_records_its_evidence_and_the_card_states_the_seed_leak(quick_run, fer2013_csv,
+                                                                                      fer2013, tmp_path):
+    from model_contract import read_contract
+    from training.protocols import make_splits
+
+    onnx_path = tmp_path / "tta.onnx"
+    fer_train("export", "--run", quick_run, "--out", onnx_path, "--tta", "flip")
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).get_modelmeta()
+    training = read_contract(meta.custom_metadata_map).training
+    selection = training["tta_selection"]
+    assert training["tta"] == "flip" and selection["split"] == "PublicTest"
+    assert 0.0 < selection["none"] <= 1.0 and 0.0 < selection["flip"] <= 1.0
+    card = onnx_path.with_suffix(".md").read_text()
+    assert f"Chosen on PublicTest: {100 * selection['none']:.2f}% without, {100 * selection['flip']:.2f}% with" in card
+    # No seed-protocol run given: the card still states that protocol's leak, measured on its split.
+    leak = make_splits(fer2013, "seed", 0).leak
+    assert leak is not None and leak["test_rows"] == 6_293
+    assert f"{leak['test_rows_with_identical_pixels_in_train']:,} of its 6,293 test rows" in card
