@@ -187,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
+    from service.allocator import tune_allocator
+    from service.config import Settings
+
+    if Settings().tune_malloc:  # in-process sections measure under the service's own allocator settings
+        tune_allocator()
     info = machine.describe()
     load_start = machine.load_1min()
     context = Context(QUICK if args.quick else Profile(), args.data, args.workers, args.skip_peer)

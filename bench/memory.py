@@ -22,7 +22,10 @@ from bench.server import serving
 from bench.soak import children, process_rss_mb
 
 TARGET_MB = 300.0
-MAX_GROWTH = 0.05  # after the first sample under load, the last may be at most 5% above it
+# Warm-up (thread heaps, onnxruntime's arena, every photo size seen once) takes the first thousand or
+# two requests; a leak shows as growth that goes on after it. So the trend is judged on the second
+# half of the run: the last sample may be at most 2% above the sample halfway through.
+MAX_GROWTH = 0.02
 
 
 async def send(url: str, payloads: list[bytes], start: int, n: int, concurrency: int) -> Counter[str]:
@@ -92,6 +95,8 @@ def run(payloads: list[bytes], total: int = 10_000, every: int = 1_000, concurre
             samples.append(sample(server.pid, done))
     loaded = [s["pss_mb"] for s in samples[1:]]
     growth = (loaded[-1] - loaded[0]) / loaded[0] if len(loaded) > 1 else None
+    half = loaded[(len(loaded) - 1) // 2] if loaded else None
+    late_growth = (loaded[-1] - half) / half if half else None
     slope = float(np.polyfit([s["requests"] for s in samples[1:]], loaded, 1)[0]) * 1000 if len(loaded) > 2 else None
     peak = max(s["pss_mb"] for s in samples)
     return {"workers": workers, "requests": total, "every": every, "concurrency": concurrency,
@@ -99,6 +104,7 @@ def run(payloads: list[bytes], total: int = 10_000, every: int = 1_000, concurre
             "errors": sum(n for s, n in statuses.items() if s != "200"),
             "peak_pss_mb": peak, "peak_rss_mb": max(s["rss_mb"] for s in samples),
             "growth_after_first_sample": round(growth, 4) if growth is not None else None,
+            "growth_second_half": round(late_growth, 4) if late_growth is not None else None,
             "slope_mb_per_1000": round(slope, 2) if slope is not None else None,
             "target_mb": TARGET_MB, "max_growth": MAX_GROWTH,
-            "met": bool(peak <= TARGET_MB and (growth is None or growth <= MAX_GROWTH))}
+            "met": bool(peak <= TARGET_MB and (late_growth is None or late_growth <= MAX_GROWTH))}
