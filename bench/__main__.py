@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         tune_allocator()
     info = machine.describe()
     load_start = machine.load_1min()
+    busy_start = machine.cpu_busy_cores()
     context = Context(QUICK if args.quick else Profile(), args.data, args.workers, args.skip_peer)
     timings: dict[str, float] = {}
     for number in args.sections:
@@ -214,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     plot_path = ROOT / "docs" / "benchmarks.png"
     results = {
         "date": date, "quick": args.quick, "commit": commit(), "machine": info,
-        "load_1min": {"start": load_start, "end": load_end},
-        "busy_note": machine.busy_note(load_start, load_end, info["cores"]),
+        "load_1min": {"start": load_start, "end": load_end}, "cpu_busy_cores_at_start": busy_start,
+        "busy_note": machine.busy_note(busy_start, load_end, info["cores"]),
         "sections_run": [str(n) for n in args.sections], "section_seconds": timings,
         "json": json_path.relative_to(ROOT).as_posix(), "plot": None, "sections": context.results,
     }

@@ -33,19 +33,44 @@ def load_1min() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def cpu_busy_cores(seconds: float = 2.0) -> float | None:
+    """Cores in use machine-wide right now, from two /proc/stat samples ``seconds`` apart (None off Linux).
+
+    Unlike the 1-minute load average, which still remembers the last minute's work, this says whether
+    something is running now."""
+    import time
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    elapsed = total1 - total0
+    if elapsed <= 0:
+        return None
+    return round((1 - (idle1 - idle0) / elapsed) * (os.cpu_count() or 1), 2)
+
+
 def describe() -> dict[str, Any]:
     return {"cpu": cpu_model(), "cores": os.cpu_count() or 1, "ram_gb": ram_gb(), "python": platform.python_version(),
             "platform": platform.platform()}
 
 
-def busy_note(load_start: float, load_end: float, cores: int) -> str | None:
-    """A sentence when the load average says something else used the CPU; None on an idle machine.
+def busy_note(busy_start: float | None, load_end: float, cores: int) -> str | None:
+    """A sentence when something else used the CPU; None on an idle machine.
 
-    At the start the bench has run nothing yet, so a load of 0.5 or more there is someone else; at the end the
-    bench's own work counts too, so only a load above the core count is taken as a sign.
+    At the start the bench has run nothing yet, so half a core or more in use there is someone else; at the end
+    the bench's own work counts in the load average too, so only a load above the core count is taken as a sign.
     """
-    if load_start >= 0.5 or load_end > cores + 0.5:
-        return (f"Another process was using the CPU: the 1-minute load average was {load_start:.2f} at the start "
-                f"and {load_end:.2f} at the end on {cores} cores. Every figure here is lower than on an idle machine; "
-                "ratios between two things measured side by side are more trustworthy than absolute rates.")
+    if (busy_start is not None and busy_start >= 0.5) or load_end > cores + 0.5:
+        start = f"{busy_start:.2f} cores were in use" if busy_start is not None else "the CPU use was unknown"
+        return (f"Another process was using the CPU: {start} when the bench started, and the 1-minute load average "
+                f"was {load_end:.2f} at the end on {cores} cores. Every figure here is lower than on an idle "
+                "machine; ratios between two things measured side by side are more trustworthy than absolute rates.")
     return None

@@ -1,0 +1,25 @@
+"""The bench's idle-machine check looks at CPU use now, not at the last minute's load average."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench import machine
+
+
+def test_a_spinning_process_is_seen_as_a_busy_core_and_named_in_the_note():
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 10: pass"])
+    try:
+        busy = machine.cpu_busy_cores(1.0)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy is not None and busy >= 0.5
+    note = machine.busy_note(busy, 0.0, 2)
+    assert note is not None and f"{busy:.2f} cores were in use" in note
+
+
+def test_an_idle_start_and_a_busy_bench_are_not_reported_as_someone_else():
+    assert machine.busy_note(0.1, 2.4, 2) is None  # the bench itself loads both cores by the end
+    assert machine.busy_note(0.1, 3.0, 2) is not None
