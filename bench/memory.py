@@ -1,10 +1,6 @@
 """Section 6: the server's resident memory (all its processes) right after it is ready and then every
 ``every`` requests up to ``total``: the level against its target, and whether it keeps growing.
-
-Two measures of a process tree: the sum of RSS counts every shared page (onnxruntime, OpenCV, numpy,
-Python itself) once per process that maps it, so it overstates a multi-worker server; the sum of PSS
-(proportional set size, /proc/PID/smaps_rollup) splits each shared page between the processes that
-share it, so it adds up to the physical memory the tree occupies. The target is judged on PSS."""
+The target is judged on the tree's summed PSS (see bench.process_memory for why not RSS)."""
 
 from __future__ import annotations
 
@@ -12,14 +8,13 @@ import asyncio
 import itertools
 import os
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
+from bench.process_memory import pss_mb, rss_mb, tree
 from bench.server import serving
-from bench.soak import children, process_rss_mb
 
 TARGET_MB = 300.0
 # Warm-up (thread heaps, onnxruntime's arena, every photo size seen once) takes the first thousand or
@@ -48,40 +43,12 @@ async def send(url: str, payloads: list[bytes], start: int, n: int, concurrency:
     return statuses
 
 
-def own_rss_mb(pid: int) -> float:
-    """RSS of one process alone, in MB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return 0.0
-
-
-def own_pss_mb(pid: int) -> float:
-    """PSS of one process, in MB (0 when it is gone or the kernel does not say)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except (FileNotFoundError, PermissionError):
-        pass
-    return 0.0
-
-
-def tree_pss_mb(pid: int) -> float:
-    return sum(own_pss_mb(p) for p in [pid, *children(pid)])
-
-
 def sample(pid: int, requests: int) -> dict[str, Any]:
-    return {"requests": requests, "pss_mb": round(tree_pss_mb(pid), 1), "rss_mb": round(process_rss_mb(pid), 1),
-            "largest_process_mb": round(largest_process_mb(pid), 1)}
-
-
-def largest_process_mb(pid: int) -> float:
-    """The biggest single process of the server: a worker, normally."""
-    return max(own_rss_mb(p) for p in [pid, *children(pid)])
+    """The tree's summed PSS and RSS and its biggest process's RSS (a worker, normally), listing it once."""
+    pids = tree(pid)
+    rss = [rss_mb(p) for p in pids]
+    return {"requests": requests, "pss_mb": round(sum(pss_mb(p) for p in pids), 1), "rss_mb": round(sum(rss), 1),
+            "largest_process_mb": round(max(rss), 1)}
 
 
 def run(payloads: list[bytes], total: int = 10_000, every: int = 1_000, concurrency: int = 8,

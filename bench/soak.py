@@ -14,7 +14,6 @@ import asyncio
 import io
 import json
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -26,6 +25,7 @@ import numpy as np
 from PIL import Image
 from websockets.asyncio.client import connect
 
+from bench.process_memory import tree_rss_mb
 from bench.stats import percentiles
 
 
@@ -42,27 +42,6 @@ def payloads() -> list[tuple[str, bytes]]:
     good = [("astronaut", jpeg(astronaut())), ("grace_hopper", jpeg(grace_hopper())), ("group", jpeg(group.rgb)),
             ("no_face", jpeg(no_face_photos()[0][1]))]
     return good * 4 + [("truncated", good[0][1][:5000]), ("not_an_image", b"plain text, not a photo")]
-
-
-def process_rss_mb(pid: int) -> float:
-    """RSS of a process and its children (uvicorn workers), in MB."""
-    total = 0.0
-    for p in [pid, *children(pid)]:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        except FileNotFoundError:
-            pass
-    return total
-
-
-def children(pid: int) -> list[int]:
-    try:
-        kids = [int(k) for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
-    return kids + [g for k in kids for g in children(k)]
 
 
 async def _http_worker(client: httpx.AsyncClient, url: str, mix: list[tuple[str, bytes]], stop: float,
@@ -105,11 +84,11 @@ def run_soak(url: str, pid: int | None, duration: float = 60, concurrency: int =
              warmup: float = 5) -> dict[str, Any]:
     mix = payloads()
     asyncio.run(load(url, warmup, concurrency, streams, mix))
-    rss_start = process_rss_mb(pid) if pid else None
+    rss_start = tree_rss_mb(pid) if pid else None
     started = time.monotonic()
     results, frames = asyncio.run(load(url, duration, concurrency, streams, mix))
     elapsed = time.monotonic() - started
-    rss_end = process_rss_mb(pid) if pid else None
+    rss_end = tree_rss_mb(pid) if pid else None
     latencies = np.array([t for t, _ in results]) * 1000
     statuses = Counter(str(s) for _, s in results)
     five_xx = sum(n for s, n in statuses.items() if s.startswith("5") or s == "0")
@@ -147,26 +126,13 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
-    server = None
-    url, pid = args.url, None
-    if url is None:
-        port = 8790
-        server = subprocess.Popen([sys.executable, "-m", "service.cli", "--port", str(port), "--workers",
-                                   str(args.workers)], env={**os.environ, "FER_LOG_LEVEL": "warning"})
-        url, pid = f"http://127.0.0.1:{port}", server.pid
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-    try:
-        report = run_soak(url, pid, args.duration, args.concurrency, args.streams)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+    if args.url is not None:
+        report = run_soak(args.url, None, args.duration, args.concurrency, args.streams)
+    else:
+        from bench.server import serving
+
+        with serving(args.workers) as server:
+            report = run_soak(server.url, server.pid, args.duration, args.concurrency, args.streams)
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
