@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.service.conftest import SHIPPED_MODEL
 from training.data import FER2013_LABELS
 
-ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "models" / "fer2013_seed_cnn.onnx"
 FER2013_SHA256 = "07f2f636efd288745291ec8598051c92a830679aabc23147e4ca7242250e7d92"
 
 
@@ -21,8 +19,8 @@ FER2013_SHA256 = "07f2f636efd288745291ec8598051c92a830679aabc23147e4ca7242250e7d
 def predictor():
     from training.evaluate import OnnxPredictor
 
-    assert SHIPPED.is_file(), f"the shipped model is missing: {SHIPPED}"
-    return OnnxPredictor.load(SHIPPED)
+    assert SHIPPED_MODEL.is_file(), f"the shipped model is missing: {SHIPPED_MODEL}"
+    return OnnxPredictor.load(SHIPPED_MODEL)
 
 
 def test_shipped_model_carries_its_full_contract(predictor):
@@ -50,7 +48,7 @@ def test_shipped_model_classifies_real_private_test_faces_as_well_as_it_claims(p
 
 @pytest.mark.slow
 def test_fer_train_evaluate_reproduces_the_card_to_the_fourth_decimal(predictor, fer2013_csv, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "training.cli", "evaluate", "--model", str(SHIPPED), "--data",
+    done = subprocess.run([sys.executable, "-m", "training.cli", "evaluate", "--model", str(SHIPPED_MODEL), "--data",
                            str(fer2013_csv), "--split", "PrivateTest", "--out", str(tmp_path)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -58,7 +56,7 @@ def test_fer_train_evaluate_reproduces_the_card_to_the_fourth_decimal(predictor,
     claimed = predictor.contract.training["metrics"]["PrivateTest"]
     assert f"{measured['accuracy']:.4f}" == f"{claimed['accuracy']:.4f}"
     assert f"{measured['macro_f1']:.4f}" == f"{claimed['macro_f1']:.4f}"
-    card = SHIPPED.with_suffix(".md").read_text()
+    card = SHIPPED_MODEL.with_suffix(".md").read_text()
     assert f"{100 * claimed['accuracy']:.2f}%" in card
 
 
@@ -69,7 +67,7 @@ def test_the_service_serves_the_shipped_model_by_default(astronaut_jpeg):
     from service.config import Settings
     from tests.service.conftest import ASTRONAUT_FACE, iou, post_image
 
-    assert Settings().model_path == SHIPPED
+    assert Settings().model_path == SHIPPED_MODEL
     with TestClient(create_app(Settings())) as client:
         face = post_image(client, astronaut_jpeg).json()["faces"]
         assert len(face) == 1 and iou(face[0]["box"], ASTRONAUT_FACE) >= 0.5

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.server import free_port
 from model_contract import InputSpec, ModelContract, OutputSpec, write_contract
 
 FER_LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
@@ -120,12 +120,6 @@ def client(make_app: Callable[..., Any]) -> Iterator[Any]:
 def post_image(client: Any, data: bytes, name: str = "face.jpg", content_type: str = "image/jpeg",
                **params: Any) -> Any:
     return client.post("/predict", files={"file": (name, data, content_type)}, params=params)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveServer:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from tests.service import conftest
-from tests.service.conftest import ASTRONAUT_FACE, FER_LABELS, ROOT, build_onnx, encode, iou
+from tests.service.conftest import ASTRONAUT_FACE, FER_LABELS, ROOT, SHIPPED_MODEL, build_onnx, encode, iou
 from tests.service.moving_face import moving_face_frames
 
 pytestmark = pytest.mark.slow
@@ -107,8 +107,7 @@ def wait_for_counter(page: Any, attribute: str, at_least: int) -> None:
 def test_webcam_frames_stream_to_the_service_and_faces_are_drawn(live_server, launch, camera, monkeypatch):
     y4m, boxes = camera
     # The documentation's screenshot shows the shipped model; the test itself needs any model.
-    shipped = Path(__file__).resolve().parents[2] / "models" / "fer2013_seed_cnn.onnx"
-    model = shipped if os.environ.get("FER_UPDATE_SCREENSHOT") == "1" else None
+    model = SHIPPED_MODEL if os.environ.get("FER_UPDATE_SCREENSHOT") == "1" else None
     server = live_server(model)
     browser = launch(FAKE_UI, FAKE_CAMERA, f"--use-file-for-fake-video-capture={y4m}")
     page = open_page(browser, server.url)
