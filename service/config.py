@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     haar_min_neighbors: int = Field(5, ge=0, description="notebook default")
     min_face_size: int = Field(24, ge=1, description="smallest face reported, in original-image pixels")
     detect_max_side: int = Field(640, ge=64, description="detect on a copy downscaled to this longer side")
-    tune_malloc: bool = Field(True, description="fixed glibc mmap threshold: memory returns to the OS")
+    tune_malloc: bool = Field(True, description="fixed glibc malloc thresholds (service/allocator.py): "
+                                                "warm detector buffers, big images back to the OS")
     opencv_threads: int = Field(1, ge=0, description="cv2.setNumThreads; requests already run in parallel")
 
     # requests
