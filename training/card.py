@@ -167,5 +167,9 @@ def _seed_table(seed_run: Path | None, official_run: Path | None,
         lines.append(f"| `official` | PrivateTest (n={priv['n']:,}) | {_pct(priv['accuracy'])} | "
                      f"{priv['macro_f1']:.4f} | 0 rows shared; {dup} ({_pct(dup / priv['n'])}) are FER2013's own "
                      "duplicate images |")
-    lines += ["", "The last row is the number to quote for the notebook's model.", ""]
+    if official_run is None:
+        lines += ["", "**Pending:** the same recipe under the `official` protocol (train on Training, report "
+                  "PrivateTest); until it finishes, no row here is the notebook model's honest number.", ""]
+    else:
+        lines += ["", "The last row is the number to quote for the notebook's model.", ""]
     return lines

@@ -1,0 +1,36 @@
+"""The model card's honest table: which row it tells users to quote, and what it marks pending."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from training.card import _seed_table
+
+
+def _run(tmp_path: Path, name: str, report_split: str, accuracy: float, n: int, dup: int) -> Path:
+    run = tmp_path / name
+    run.mkdir()
+    metrics = {"report_split": report_split,
+               "splits": {report_split: {"n": n, "accuracy": accuracy, "macro_f1": accuracy - 0.02}},
+               "leak": {"test_rows_with_identical_pixels_in_train": dup, "fraction_identical_pixels": dup / n}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return run
+
+
+def test_seed_run_alone_marks_the_official_row_pending_and_quotes_nothing(tmp_path):
+    seed = _run(tmp_path, "seed", "seed_test", 0.8123, 6_293, 3_980)
+    text = "\n".join(_seed_table(seed, None))
+    assert "| `seed` (reproduced) | 10% split after oversampling (n=6,293) | 81.23% | 0.7923 | 3,980 (63.24%) |" in text
+    assert "**Pending:** the same recipe under the `official` protocol" in text
+    assert "number to quote" not in text
+
+
+def test_both_runs_give_the_official_row_as_the_number_to_quote(tmp_path):
+    seed = _run(tmp_path, "seed", "seed_test", 0.8123, 6_293, 3_980)
+    official = _run(tmp_path, "official", "PrivateTest", 0.6012, 3_589, 12)
+    lines = _seed_table(seed, official)
+    rows = [line for line in lines if line.startswith("| `")]
+    assert rows[-1].startswith("| `official` | PrivateTest (n=3,589) | 60.12% | 0.5812 | 0 rows shared; 12 (0.33%)")
+    assert "The last row is the number to quote for the notebook's model." in lines
+    assert not any("Pending" in line for line in lines)
