@@ -167,9 +167,13 @@ def _seed_table(seed_run: Path | None, official_run: Path | None,
         lines.append(f"| `official` | PrivateTest (n={priv['n']:,}) | {_pct(priv['accuracy'])} | "
                      f"{priv['macro_f1']:.4f} | 0 rows shared; {dup} ({_pct(dup / priv['n'])}) are FER2013's own "
                      "duplicate images |")
+    times = [f"`seed` {_hms(seed['train_seconds'])} for {seed['epochs_run']} epochs"]
     if official_run is None:
         lines += ["", "**Pending:** the same recipe under the `official` protocol (train on Training, report "
                   "PrivateTest); until it finishes, no row here is the notebook model's honest number.", ""]
     else:
+        times.append(f"`official` {_hms(off['train_seconds'])} for {off['epochs_run']} epochs "
+                     f"(selected epoch {off['selected_epoch']} on PublicTest)")
         lines += ["", "The last row is the number to quote for the notebook's model.", ""]
+    lines += [f"Training time on the hardware below: {'; '.join(times)}.", ""]
     return lines
