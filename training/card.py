@@ -18,7 +18,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
-def _hms(seconds: float) -> str:
+def duration(seconds: float) -> str:
     h, rem = divmod(int(seconds), 3600)
     return f"{h} h {rem // 60:02d} min" if h else f"{rem // 60} min {rem % 60:02d} s"
 
@@ -90,7 +90,7 @@ def write_card(onnx_path: Path, contract: ModelContract, results: dict[str, dict
         "## Training",
         "",
         f"- Hardware: {t['hardware']}",
-        f"- Training time: {_hms(t['train_seconds'])} for {t['epochs_run']} epochs; "
+        f"- Training time: {duration(t['train_seconds'])} for {t['epochs_run']} epochs; "
         f"selected epoch {t['selected_epoch']}",
         f"- Dataset sha256 (uncompressed CSV): `{t['dataset_sha256']}`",
         f"- Keras vs onnxruntime on 512 real faces: max |diff| {t['parity_max_abs_diff']:.1e}",
@@ -167,12 +167,12 @@ def _seed_table(seed_run: Path | None, official_run: Path | None,
         lines.append(f"| `official` | PrivateTest (n={priv['n']:,}) | {_pct(priv['accuracy'])} | "
                      f"{priv['macro_f1']:.4f} | 0 rows shared; {dup} ({_pct(dup / priv['n'])}) are FER2013's own "
                      "duplicate images |")
-    times = [f"`seed` {_hms(seed['train_seconds'])} for {seed['epochs_run']} epochs"]
+    times = [f"`seed` {duration(seed['train_seconds'])} for {seed['epochs_run']} epochs"]
     if official_run is None:
         lines += ["", "**Pending:** the same recipe under the `official` protocol (train on Training, report "
                   "PrivateTest); until it finishes, no row here is the notebook model's honest number.", ""]
     else:
-        times.append(f"`official` {_hms(off['train_seconds'])} for {off['epochs_run']} epochs "
+        times.append(f"`official` {duration(off['train_seconds'])} for {off['epochs_run']} epochs "
                      f"(selected epoch {off['selected_epoch']} on PublicTest)")
         lines += ["", "The last row is the number to quote for the notebook's model.", ""]
     lines += [f"Training time on the hardware below: {'; '.join(times)}.", ""]

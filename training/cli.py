@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="stratified subset of N rows, for quick runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--engine", choices=("keras", "torch"), default="keras",
+                   help="torch: fit the PyTorch twin of --arch (faster on CPUs with bf16/AMX), export through Keras")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="keep and select an exponential moving average of the weights (--engine torch), e.g. 0.999")
 
     p = sub.add_parser("evaluate", help="metrics of a .keras or .onnx model on one split")
     p.add_argument("--model", type=Path, required=True)

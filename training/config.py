@@ -47,6 +47,8 @@ class TrainConfig:
     limit: int | None = None  # stratified subset of this many rows (quick runs)
     seed: int = 0
     precision: str = "fp32"  # fp32 | bf16 (mixed bfloat16 training; the saved model is always fp32)
+    engine: str = "keras"  # keras | torch (the PyTorch twin of the architecture; exported through Keras)
+    ema: float = 0.0  # decay per step of an exponential moving average of the weights (torch engine); 0 = off
 
     def __post_init__(self) -> None:
         checks = {
@@ -57,6 +59,7 @@ class TrainConfig:
             "balance": (self.balance, ("oversample", "class_weight", "none")),
             "select": (self.select, ("best", "last")),
             "precision": (self.precision, ("fp32", "bf16")),
+            "engine": (self.engine, ("keras", "torch")),
         }
         for name, (value, allowed) in checks.items():
             if value not in allowed:
@@ -65,6 +68,10 @@ class TrainConfig:
             raise ValueError("epochs and batch size must be at least 1 and the learning rate positive")
         if self.labels != "fer2013" and not self.ferplus_csv:
             raise ValueError(f"--labels {self.labels} needs --ferplus-csv (fer2013new.csv)")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be a decay in [0, 1); got {self.ema}")
+        if self.ema and self.engine != "torch":
+            raise ValueError("an exponential moving average of the weights (--ema) needs --engine torch")
         if self.protocol == "seed" and self.select == "best":
             raise ValueError("the seed protocol has no held-out selection split: use --select last")
 

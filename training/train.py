@@ -20,6 +20,7 @@ import numpy as np
 
 from training import plots
 from training.augment import epoch_stream
+from training.card import duration
 from training.config import TrainConfig
 from training.data import FerData, stratified_limit
 from training.errors import RunExistsError
@@ -62,7 +63,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str,
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.precision == "bf16" else "float32")
+    keras_bf16 = config.precision == "bf16" and config.engine == "keras"
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if keras_bf16 else "float32")
 
     data, splits = prepare(config)
     if resume and state.get("dataset_sha256") not in (None, data.sha256):
@@ -73,6 +75,12 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str,
              config.protocol, len(splits.train), len(np.unique(splits.train)), splits.select_name,
              len(splits.select), splits.report_name, len(splits.report))
 
+    if config.engine == "torch":
+        from training.torch_fit import fit
+
+        targets = np.eye(n_classes, dtype=np.float32)[data.labels]
+        model = fit(config, ckpt_dir, data, splits, targets, state)
+        return finish(config, run_dir, data, splits, model, state)
     if resume and (ckpt_dir / "last.keras").is_file():
         model = keras.models.load_model(ckpt_dir / "last.keras")
     else:
@@ -138,31 +146,43 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = dict(logs or {})
-        c, s = self.config, self.state
         logs["lr"] = float(self.model.optimizer.learning_rate.numpy())
-        for key, value in logs.items():
-            s["history"].setdefault(key, []).append(float(value))
-        score = float(logs.get("val_accuracy", 0.0))
-        if s["best"] is None or score > s["best"]:
-            s["best"], s["best_epoch"], s["wait"] = score, epoch + 1, 0
+        improved, stop = record_epoch(self.config, self.state, epoch, logs, time.perf_counter() - self._t0)
+        if improved:
             self.model.save_weights(self.ckpt_dir / "best.weights.h5")
-        else:
-            s["wait"] += 1
-        if c.schedule == "plateau" and epoch + 1 >= c.warmup_epochs:
-            s["lr"] = logs["lr"]
-            if s["wait"] and s["wait"] % c.plateau_patience == 0:
-                s["lr"] = max(c.min_lr, logs["lr"] * c.plateau_factor)
-                log.info("no %s improvement for %d epochs: learning rate -> %.2e", "val_accuracy", s["wait"], s["lr"])
-        if c.early_stopping and s["wait"] >= c.early_stopping:
-            s["stopped_early"] = True
-            self.model.stop_training = True
-            log.info("early stop: best val_accuracy %.4f at epoch %d", s["best"], s["best_epoch"])
-        s["epoch"] = epoch + 1
-        s["seconds"] += time.perf_counter() - self._t0
+        self.model.stop_training = stop
         _atomic_save_model(self.model, self.ckpt_dir / "last.keras")
-        _atomic_write(self.ckpt_dir / "state.json", json.dumps(s))
-        log.info("epoch %d/%d: val_accuracy %.4f (best %.4f @ %d), %.0f s", epoch + 1, c.epochs, score,
-                 s["best"], s["best_epoch"], time.perf_counter() - self._t0)
+        _atomic_write(self.ckpt_dir / "state.json", json.dumps(self.state))
+
+
+def record_epoch(c: TrainConfig, s: dict[str, Any], epoch: int, logs: dict[str, float],
+                 seconds: float) -> tuple[bool, bool]:
+    """Book a finished 0-based epoch into the run state: history, best score, plateau LR, early stop.
+
+    Returns (the selection score improved, training should stop). Both engines call it.
+    """
+    for key, value in logs.items():
+        s["history"].setdefault(key, []).append(float(value))
+    score = float(logs.get("val_accuracy", 0.0))
+    improved = s["best"] is None or score > s["best"]
+    if improved:
+        s["best"], s["best_epoch"], s["wait"] = score, epoch + 1, 0
+    else:
+        s["wait"] += 1
+    if c.schedule == "plateau" and epoch + 1 >= c.warmup_epochs:
+        s["lr"] = logs["lr"]
+        if s["wait"] and s["wait"] % c.plateau_patience == 0:
+            s["lr"] = max(c.min_lr, logs["lr"] * c.plateau_factor)
+            log.info("no %s improvement for %d epochs: learning rate -> %.2e", "val_accuracy", s["wait"], s["lr"])
+    if c.early_stopping and s["wait"] >= c.early_stopping:
+        s["stopped_early"] = True
+        log.info("early stop: best val_accuracy %.4f at epoch %d", s["best"], s["best_epoch"])
+    s["epoch"] = epoch + 1
+    s["seconds"] += seconds
+    remaining = (c.epochs - s["epoch"]) * s["seconds"] / s["epoch"]  # mean epoch time so far
+    log.info("epoch %d/%d: val_accuracy %.4f (best %.4f @ %d), %.0f s; ETA %s", epoch + 1, c.epochs, score,
+             s["best"], s["best_epoch"], seconds, duration(0 if s["stopped_early"] else remaining))
+    return improved, bool(s["stopped_early"])
 
 
 def _atomic_write(path: Path, text: str) -> None:
