@@ -1,0 +1,148 @@
+"""Files -> rows with the service's own pipeline (service.app.load_pipeline, built once per worker): a photo
+goes through ``Pipeline.run_bytes`` exactly as a /predict upload does; a video's sampled frames go through
+``Pipeline.run``. Every failure is a row with a code from the service's error hierarchy:
+
+    the service's image codes   empty_file, invalid_image, unsupported_media_type, image_too_large, detection_failed
+    reading the file            file_not_found, unreadable_file, file_too_large
+    videos                      invalid_video (looks like a video, but no frame can be read)
+    anything unexpected         internal_error (logged with its traceback; the run goes on)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+
+from batch import video
+from batch.rows import RunInfo
+from service.app import load_pipeline
+from service.config import Settings
+from service.errors import BadRequest, PayloadTooLarge, ServiceError
+from service.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+Row = dict[str, Any]
+INTERNAL = ("internal_error", "Labelling this file failed unexpectedly; the log has the details.")
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """What decides the rows of a run (besides the files): the service settings (model, detector, max_faces,
+    min_face_size...) and the batch's own knobs."""
+
+    settings: Settings = field(default_factory=Settings)
+    fps: float | None = None  # video frames sampled per second of video time; None = every frame
+    max_file_bytes: int = 512 * 1024 * 1024
+    segment_frames: int = 500  # sampled video frames per part file (the resume step within a video)
+
+
+@dataclass
+class VideoState:
+    """Where a video's labelling stands after a segment: enough to continue it in another process."""
+
+    sampler: video.Sampler
+    frames_read: int = 0  # frames of the file consumed so far (the next frame's index)
+    segment: int = 0  # number of the next segment
+    done: bool = False
+
+
+def run_info(pipeline: Pipeline) -> RunInfo:
+    contract = pipeline.classifier.contract
+    return RunInfo(tuple(contract.labels), contract.name, contract.version, pipeline.detector.name)
+
+
+def read_file(path: str, max_bytes: int) -> bytes:
+    """A file's bytes, or the ServiceError that says why not."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise BadRequest(f"{path}: no such file.", code="file_not_found") from None
+    except OSError as exc:
+        raise BadRequest(f"{path}: cannot be read ({exc.strerror or type(exc).__name__}).",
+                         code="unreadable_file") from None
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"{path}: larger than the {max_bytes:,}-byte limit.", code="file_too_large")
+    return data
+
+
+class Labeller:
+    """One process's pipeline and the rows it makes. Build once per worker: loading the model takes a while."""
+
+    def __init__(self, options: LabelOptions) -> None:
+        self.options = options
+        settings = options.settings
+        cv2.setNumThreads(settings.opencv_threads)  # as the service's lifespan does: the workers are the parallelism
+        self.pipeline = load_pipeline(settings)
+        self.info = run_info(self.pipeline)
+        self.max_faces, self.min_face_size = settings.max_faces, settings.min_face_size
+
+    def image(self, path: str) -> list[Row]:
+        try:
+            data = read_file(path, self.options.max_file_bytes)
+        except ServiceError as exc:
+            return [self.info.error_row(path, exc.code, exc.detail)]
+        return self.image_bytes(path, data)
+
+    def image_bytes(self, path: str, data: bytes) -> list[Row]:
+        """The rows of one photo: what /predict answers for the same bytes, one row per face."""
+        try:
+            prediction = self.pipeline.run_bytes(data, self.max_faces, self.min_face_size)
+        except ServiceError as exc:
+            return [self.info.error_row(path, exc.code, exc.detail)]
+        except Exception:
+            log.exception("labelling %s failed", path)
+            return [self.info.error_row(path, *INTERNAL)]
+        return self.info.face_rows(path, prediction.faces, prediction.width, prediction.height)
+
+    def new_video(self) -> VideoState:
+        return VideoState(sampler=video.Sampler(self.options.fps))
+
+    def video(self, path: str, state: VideoState | None = None,
+              on_frame: Callable[[], None] = lambda: None) -> Iterator[tuple[list[Row], VideoState]]:
+        """The rows of a video, ``segment_frames`` sampled frames at a time, each with the state after it (save
+        both before asking for the next: the state is updated in place). The last segment has ``done`` set."""
+        state = state or self.new_video()
+        try:
+            capture = video.open_video(path)
+        except ServiceError as exc:
+            state.done = True
+            yield [self.info.error_row(path, exc.code, exc.detail)], state
+            return
+        try:
+            rows: list[Row] = []
+            sampled = 0
+            for index, time_s, frame in video.frames(capture, state.frames_read):
+                state.frames_read = index + 1
+                if not state.sampler.take(time_s):
+                    continue
+                rows += self._frame(path, index, time_s, frame)
+                on_frame()
+                sampled += 1
+                if sampled == self.options.segment_frames:
+                    state.segment += 1
+                    yield rows, state
+                    rows, sampled = [], 0
+            if state.frames_read == 0:
+                unread = video.invalid_video(path)
+                rows = [self.info.error_row(path, unread.code, unread.detail)]
+            state.segment += 1
+            state.done = True
+            yield rows, state
+        finally:
+            capture.release()
+
+    def _frame(self, path: str, index: int, time_s: float, frame: Any) -> list[Row]:
+        try:
+            image = video.to_image(frame, self.pipeline.want_rgb)
+            prediction = self.pipeline.run(image, self.max_faces, self.min_face_size)
+        except ServiceError as exc:
+            return [self.info.error_row(path, exc.code, exc.detail, index, time_s)]
+        except Exception:
+            log.exception("labelling frame %d of %s failed", index, path)
+            return [self.info.error_row(path, *INTERNAL, index, time_s)]
+        return self.info.face_rows(path, prediction.faces, prediction.width, prediction.height, index, time_s)
