@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service.allocator import tune_allocator
-from service.classifier import EmotionClassifier, ModelLoadError
+from service.catalog import choose_default, load_classifiers, model_files
+from service.classifier import ModelLoadError
 from service.config import Settings
 from service.detectors import create_detector
 from service.errors import install_handlers
@@ -28,10 +29,22 @@ from service.state import ServiceState
 log = logging.getLogger(__name__)
 
 
-def load_pipeline(settings: Settings) -> Pipeline:
-    classifier = EmotionClassifier.load(settings.model_path, settings.ort_intra_threads, settings.ort_inter_threads)
+def load_pipelines(settings: Settings) -> tuple[dict[str, Pipeline], str]:
+    """(a pipeline per served model, all sharing one detector; the default model's name): service/catalog.py."""
+    files = model_files(settings.model_path, settings.models, settings.models_dir)
+    classifiers = load_classifiers(files, settings.ort_intra_threads, settings.ort_inter_threads)
+    default = choose_default({n: c.contract for n, c in classifiers.items()}, settings.default_model,
+                             settings.default_max_latency_ms)
     detector = create_detector(settings)
-    return Pipeline(detector, classifier, settings.max_image_pixels, settings.align_faces)
+    pipelines = {name: Pipeline(detector, c, settings.max_image_pixels, settings.align_faces)
+                 for name, c in classifiers.items()}
+    return pipelines, default
+
+
+def load_pipeline(settings: Settings) -> Pipeline:
+    """The default model's pipeline (for one-model users: fer-batch, benchmarks)."""
+    pipelines, default = load_pipelines(settings)
+    return pipelines[default]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tune_allocator()
         state.runner = InferenceRunner(settings.workers_threads, settings.max_pending)
         try:
-            state.pipeline = load_pipeline(settings)
+            state.pipelines, state.default_model = load_pipelines(settings)
         except (ModelLoadError, ValueError, RuntimeError) as exc:
             state.problem = str(exc)
             log.error("NOT READY: %s", exc)
@@ -53,10 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise RuntimeError(f"refusing to start without a model (FER_REQUIRE_MODEL): {exc}") from None
         else:
             state.problem = None
-            c = state.pipeline.classifier.contract
-            log.info("ready: model %s %s (%s) from %s, detector %s", c.name, c.version, ", ".join(c.labels),
-                     settings.model_path, state.pipeline.detector.name)
-            state.metrics.model.labels(c.name, c.version, state.pipeline.detector.name).set(1)
+            for name, pipeline in state.pipelines.items():
+                c = pipeline.classifier.contract
+                log.info("ready: model %s %s (%s) from %s, detector %s%s", c.name, c.version, ", ".join(c.labels),
+                         pipeline.classifier.path, pipeline.detector.name,
+                         " (default)" if name == state.default_model else "")
+                state.metrics.model.labels(c.name, c.version, pipeline.detector.name).set(1)
         state.metrics.ready.set(1 if state.ready else 0)
         try:
             yield

@@ -104,7 +104,8 @@ class EmotionClassifier:
             "output": {"name": c.output.name, "kind": c.output.kind},
             "temperature": c.temperature,
             "training": {k: training[k] for k in ("protocol", "label_source", "arch", "params", "dataset_sha256",
-                                                  "metrics", "selected_epoch", "hardware") if k in training},
+                                                  "metrics", "selected_epoch", "hardware", "tta") if k in training},
+            "latency": training.get("latency"),
         }
 
 

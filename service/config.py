@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# The shipped model: models/ beside the packages in a checkout; the Docker image sets FER_MODEL_PATH.
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "fer2013_seed_cnn.onnx"
+# The shipped models: models/ beside the packages in a checkout; the Docker image sets FER_MODELS_DIR.
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
 def _csv(value: object) -> object:
@@ -24,7 +24,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FER_", extra="forbid", frozen=True)
 
     # model
-    model_path: Path = Field(DEFAULT_MODEL, description="ONNX model exported by fer-train")
+    model_path: Path | None = Field(None, description="serve only this ONNX model (exported by fer-train)")
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="models to serve: names in FER_MODELS_DIR or paths (default: all of them)")
+    models_dir: Path = Field(MODELS_DIR, description="folder of the shipped models (*.onnx with their contracts)")
+    default_model: str | None = Field(None, description="model of requests without ?model= (default: the rule in "
+                                                        "service/catalog.py)")
+    default_max_latency_ms: float = Field(3.0, gt=0, description="the default rule's bound on ms per face")
     require_model: bool = Field(False, description="refuse to start (instead of staying not-ready) without a model")
     ort_intra_threads: int = Field(1, ge=0, description="onnxruntime intra-op threads per session (0 = ORT default)")
     ort_inter_threads: int = Field(1, ge=0, description="onnxruntime inter-op threads (0 = ORT default)")
@@ -62,7 +68,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="CORS allow-list")
     log_level: str = Field("info", description="debug, info, warning, error")
 
-    _split_lists = field_validator("cors_origins", "api_keys", mode="before")(_csv)
+    _split_lists = field_validator("cors_origins", "api_keys", "models", mode="before")(_csv)
 
     @property
     def cpu_count(self) -> int:

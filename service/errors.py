@@ -7,6 +7,7 @@ ServiceError
 ├── Unauthorized (401)          unauthorized
 ├── UnsupportedMediaType (415)  unsupported_media_type
 ├── PayloadTooLarge (413)       payload_too_large, image_too_large
+├── UnknownModel (404)          unknown_model
 ├── NotReady (503)              model_not_ready
 ├── Overloaded (503)            overloaded
 └── DetectionFailed (500)       detection_failed
@@ -73,6 +74,12 @@ class UnsupportedMediaType(ServiceError):
 class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
+
+
+class UnknownModel(ServiceError):
+    status_code = 404
+    code = "unknown_model"
+    ws_close_code = 1008  # the stream asked for something this service does not have
 
 
 class NotReady(ServiceError):

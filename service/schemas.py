@@ -84,12 +84,33 @@ class ModelInfo(BaseModel):
     output: dict[str, Any]
     temperature: float
     training: dict[str, Any]
+    latency: dict[str, Any] | None = None
     detector: dict[str, Any]
+
+
+class ModelEntry(BaseModel):
+    name: str
+    version: str
+    labels: list[str]
+    input: dict[str, Any]
+    output: dict[str, Any]
+    temperature: float
+    training: dict[str, Any] = Field(description="protocol, label source, architecture, metrics per split, ...")
+    latency: dict[str, Any] | None = Field(
+        description="ms per face at batch 1 on one onnxruntime thread, test-time augmentation included, and the "
+                    "hardware it was measured on (at export)")
+    default: bool = Field(description="answers requests that name no model")
+
+
+class ModelList(BaseModel):
+    default: str = Field(description="the model of requests without ?model=")
+    models: list[ModelEntry]
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the error statuses a route can return."""
-    text = {400: "Invalid image or request", 401: "Missing or wrong API key", 413: "Body or image too large",
+    text = {400: "Invalid image or request", 401: "Missing or wrong API key", 404: "No model of that name",
+            413: "Body or image too large",
             415: "Not an image type this service reads", 422: "Missing field or invalid parameter",
             503: "Model not ready, or at capacity"}
     return {code: {"model": ErrorResponse, "description": text.get(code, "Error")} for code in codes}

@@ -35,20 +35,21 @@ def face_limits(state: ServiceState, max_faces: int | None, min_face_size: int |
 
 
 @router.post(
-    "/predict", response_model=PredictResponse, responses=error_responses(400, 401, 413, 415, 422, 503),
+    "/predict", response_model=PredictResponse, responses=error_responses(400, 401, 404, 413, 415, 422, 503),
     openapi_extra=_MULTIPART_BODY, summary="Detect faces in a photo and classify their emotions",
     description="Send the photo as multipart/form-data in the field `file`. Faces come largest first, with "
                 "a box in the upright (EXIF-rotated) image, the top emotion, its probability and every label's "
-                "probability. No face is a 200 with `faces: []`.",
+                "probability. No face is a 200 with `faces: []`. `?model=NAME` picks one of `GET /v1/models`.",
 )
 async def predict(
     request: Request,
     state: StateDep,
     max_faces: int | None = Query(None, ge=1, description="report at most this many faces (largest first)"),
     min_face_size: int | None = Query(None, ge=1, le=100_000, description="ignore faces smaller than this, px"),
+    model: str | None = Query(None, max_length=200, description="a model of GET /v1/models (default: its default)"),
 ) -> dict[str, Any]:
     check_key(state.settings.api_keys, presented_key(request.headers))
-    pipeline, runner = state.require_pipeline()
+    pipeline, runner = state.require_pipeline(model)
     limit_faces, min_size = face_limits(state, max_faces, min_face_size)
     settings = state.settings
     try:

@@ -29,7 +29,8 @@ SHIPPED_MODEL = ROOT / "models" / "fer2013_seed_cnn.onnx"
 
 def build_onnx(path: Path, labels: tuple[str, ...] = FER_LABELS, side: int = 48, channels: int = 1,
                contract: ModelContract | bool | None = True, out_classes: int | None = None,
-               temperature: float = 1.0) -> Path:
+               temperature: float = 1.0, name: str = "tiny-test-model",
+               training: dict[str, Any] | None = None) -> Path:
     """A tiny real ONNX classifier: mean brightness -> linear -> softmax, with a fer_contract.
 
     ``contract=False`` writes no metadata; a ModelContract writes that one (e.g. a mismatched one).
@@ -63,10 +64,10 @@ def build_onnx(path: Path, labels: tuple[str, ...] = FER_LABELS, side: int = 48,
     if contract is True:
         colour = "gray" if channels == 1 else "rgb"
         contract = ModelContract(
-            name="tiny-test-model", version="0.0.1", labels=labels,
+            name=name, version="0.0.1", labels=labels,
             input=InputSpec(height=side, width=side, channels=channels, colour=colour),
             output=OutputSpec(kind="probabilities"), temperature=temperature,
-            training={"protocol": "official", "metrics": {"PrivateTest": {"accuracy": 0.5}}},
+            training=training or {"protocol": "official", "metrics": {"PrivateTest": {"accuracy": 0.5}}},
         )
     if isinstance(contract, ModelContract):
         write_contract(model, contract)
