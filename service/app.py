@@ -22,6 +22,7 @@ from service.errors import install_handlers
 from service.logs import RequestIdMiddleware
 from service.metrics import HttpMetricsMiddleware, Metrics
 from service.pipeline import Pipeline
+from service.replica import name_replica
 from service.routes import health, info, predict, stream, web
 from service.runner import InferenceRunner
 from service.state import ServiceState
@@ -94,4 +95,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["*"], expose_headers=["X-Request-ID"])
     app.add_middleware(HttpMetricsMiddleware, metrics=state.metrics)
     app.add_middleware(RequestIdMiddleware)
+    name_replica(app, settings.replica_name, state.metrics.registry)  # X-FER-Replica on every answer
     return app

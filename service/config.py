@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -18,6 +19,10 @@ def _csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Settings(BaseSettings):
@@ -71,5 +76,7 @@ class Settings(BaseSettings):
     _split_lists = field_validator("cors_origins", "api_keys", "models", mode="before")(_csv)
 
     @property
+    replica_name: str = Field(default_factory=_this_process, max_length=200,
+                              description="X-FER-Replica header and fer_replica_info label (default hostname:pid)")
     def cpu_count(self) -> int:
         return os.cpu_count() or 1
