@@ -8,7 +8,8 @@ import { setupUpload } from "./upload.js";
 
 const $ = (id) => document.getElementById(id);
 
-const live = new LiveStream({ video: $("video"), overlay: $("overlay"), startButton: $("start"), stopButton: $("stop") });
+const live = new LiveStream({ video: $("video"), overlay: $("overlay"), timeline: $("timeline"), startButton: $("start"),
+  stopButton: $("stop") });
 $("start").addEventListener("click", () => live.start());
 $("stop").addEventListener("click", () => live.stop());
 setupUpload({ input: $("file"), canvas: $("upload-canvas"), results: $("upload-results") });

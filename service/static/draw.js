@@ -1,5 +1,6 @@
-// Draws answers on a canvas: per face a box, the top emotion with its probability and, optionally,
-// a small bar chart of every label's probability. Labels and their order come from the answer
+// Draws answers on a canvas: per face a box, its track id (stream answers), the top emotion with its
+// probability and, optionally, a small bar chart of every label's probability. A stream's face shows its
+// track's smoothed probabilities (steadier than one frame's). Labels and their order come from the answer
 // (the model's own metadata), never from a list in this page, so a model with 8 labels just works.
 
 const BOX_COLOUR = "#00e676";
@@ -21,9 +22,10 @@ export function drawFaces(ctx, faces, scale, { bars = true, numbered = false } =
     ctx.lineWidth = Math.max(2, Math.round(font / 6));
     ctx.strokeStyle = BOX_COLOUR;
     ctx.strokeRect(x, y, w, h);
-    const title = `${numbered ? `${i + 1}. ` : ""}${face.emotion} ${Math.round(face.confidence * 100)}%`;
-    drawTag(ctx, title, x, y, font);
-    if (bars) drawBars(ctx, face.probabilities, x, y, w, font);
+    const shown = face.smoothed ?? face;
+    const name = face.track_id !== undefined ? `#${face.track_id} ` : numbered ? `${i + 1}. ` : "";
+    drawTag(ctx, `${name}${shown.emotion} ${Math.round(shown.confidence * 100)}%`, x, y, font);
+    if (bars) drawBars(ctx, shown.probabilities, x, y, w, font);
   });
   ctx.restore();
 }

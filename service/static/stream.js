@@ -1,4 +1,5 @@
-// The webcam tab: camera -> JPEG frames -> /ws/stream -> boxes drawn over the live video.
+// The webcam tab: camera -> JPEG frames -> /ws/stream -> boxes with track ids drawn over the live video, and
+// each tracked person's emotion over the last 30 s (timeline.js).
 // One frame is in flight at a time: the next leaves when the previous answer (prediction or error)
 // arrives, so the page runs at the service's pace. A lost connection is retried with backoff, and a
 // service without a model (close code 1013) is waited for through /readyz.
@@ -6,6 +7,7 @@
 import { checkReady, streamUrl, waitForReady } from "./api.js";
 import { drawFaces } from "./draw.js";
 import { setStatus } from "./status.js";
+import { EmotionTimeline } from "./timeline.js";
 
 const JPEG_QUALITY = 0.8;
 const MAX_SIDE = 640; // longer side of the frames sent; the overlay is scaled back to the video
@@ -72,8 +74,9 @@ function cameraProblem(error) {
 }
 
 export class LiveStream {
-  constructor({ video, overlay, startButton, stopButton }) {
+  constructor({ video, overlay, timeline, startButton, stopButton }) {
     Object.assign(this, { video, overlay, startButton, stopButton });
+    this.timeline = new EmotionTimeline(timeline);
     this.capture = document.createElement("canvas");
     this.running = false;
     this.ws = null;
@@ -115,6 +118,7 @@ export class LiveStream {
     this.media?.getTracks().forEach((track) => track.stop());
     this.video.srcObject = null;
     this.clearOverlay();
+    this.timeline.clear();
     setStatus("stopped", "Camera stopped.");
   }
 
@@ -134,6 +138,7 @@ export class LiveStream {
     setStatus("connecting", "Connecting to the service…");
     const ws = new WebSocket(streamUrl());
     this.ws = ws;
+    this.timeline.newConnection();
     this.sentAt = new Map();
     this.nextSeq = 0;
     ws.onopen = () => {
@@ -203,6 +208,10 @@ export class LiveStream {
     const ctx = this.clearOverlay();
     drawFaces(ctx, message.faces, this.overlay.width / message.image.width);
     this.overlay.dataset.faces = String(message.faces.length);
+    this.overlay.dataset.tracks = message.faces.map((face) => face.track_id).join(",");
+    const now = performance.now() / 1000;
+    this.timeline.add(message, now);
+    this.timeline.draw(now);
     if (message.faces.length === 0) {
       setStatus("no-face", "No face in the frame: face the camera, with light on your face.", "warn");
     } else {
