@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # System packages the test suite needs, installed once (idempotent): Debian's chromium for the
-# browser tests (Playwright's own browser download does not work offline). Needs root or sudo.
+# browser tests (Playwright's own browser download does not work offline), haproxy and iproute2 for the
+# two-node cluster tests. Needs root or sudo.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# tests/cluster: HAProxy in front of a two-node Ray cluster whose nodes live in network namespaces (ip netns)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
