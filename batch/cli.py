@@ -18,9 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from batch.job import Job, run_local, run_ray
 from batch.labeller import LabelOptions
 from batch.parts import RunMismatch
+from batch.rows import OutputFormatError
 from service.classifier import ModelLoadError
 from service.config import Settings
 from service.detectors import DETECTORS
@@ -44,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, videos, folders (recursive) or glob patterns")
     p.add_argument("--out", required=True, type=Path, help="output table: .parquet, .csv or .jsonl")
     p.add_argument("--fps", type=_positive(float), help="video frames per second of video time (default: every frame)")
-    p.add_argument("--model", help="ONNX model path (default: FER_MODEL_PATH, else the shipped model)")
+    p.add_argument("--model", help="a model's name (in FER_MODELS_DIR) or an ONNX file (default: the service's "
+                                   "default model)")
     p.add_argument("--detector", choices=sorted(DETECTORS), help="face detector (default: FER_DETECTOR, else yunet)")
     p.add_argument("--max-faces", type=_positive(int), help="faces per photo or frame, largest first")
     p.add_argument("--min-face-size", type=_positive(int), help="ignore smaller faces, in pixels")
@@ -63,7 +67,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    overrides = {"model_path": args.model and Path(args.model), "detector": args.detector,
+    # --model as FER_MODELS reads it (a name in FER_MODELS_DIR, or a path): that model alone is loaded
+    overrides = {"models": args.model and [args.model], "detector": args.detector,
                  "max_faces": args.max_faces, "min_face_size": args.min_face_size}
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -72,12 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    options = LabelOptions(settings=settings_from(args), fps=args.fps, segment_frames=args.segment_frames)
-    job = Job(tuple(args.inputs), args.out, options, chunk_size=args.chunk_size, overwrite=args.overwrite,
-              keep_parts=args.keep_parts, progress=not args.no_progress)
     try:
+        options = LabelOptions(settings=settings_from(args), fps=args.fps, segment_frames=args.segment_frames)
+        job = Job(tuple(args.inputs), args.out, options, chunk_size=args.chunk_size, overwrite=args.overwrite,
+                  keep_parts=args.keep_parts, progress=not args.no_progress)
         totals = run_ray(job, args.ray_address) if args.ray or args.ray_address else run_local(job, args.workers)
-    except (FileExistsError, RunMismatch, ModelLoadError, ValueError) as exc:
+    except (FileExistsError, RunMismatch, ModelLoadError, OutputFormatError, ValidationError) as exc:
         log.error("%s", exc)
         return 2
     except KeyboardInterrupt:

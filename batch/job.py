@@ -3,7 +3,6 @@ directory's plan), label them, merge the parts into the output, draw each video'
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from dataclasses import dataclass
@@ -11,19 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from batch import output
-from batch.labeller import LabelOptions, run_info
+from batch.labeller import LabelOptions, pipeline_identity, run_info
 from batch.parts import RunDir
 from batch.rows import output_format
 from batch.sources import find
 from service.app import load_pipeline
+from service.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-
-# Settings that change how fast or how a server runs, never what a row says: a resume may change them.
-_OPERATIONAL = {"require_model", "ort_intra_threads", "ort_inter_threads", "tune_malloc", "opencv_threads",
-                "max_upload_bytes", "max_multipart_parts", "workers_threads", "max_pending", "ws_max_message_bytes",
-                "ws_max_connections", "ws_idle_timeout_s", "api_keys", "cors_origins", "log_level"}
-
 
 @dataclass(frozen=True)
 class Job:
@@ -39,13 +33,11 @@ class Job:
     def parts_dir(self) -> Path:
         return self.out.with_name(self.out.name + ".parts")
 
-    def fingerprint(self) -> dict[str, Any]:
-        settings = self.options.settings
-        model = Path(settings.model_path)
+    def fingerprint(self, pipeline: Pipeline) -> dict[str, Any]:
+        """The inputs and everything that decides the rows: a resume must match it."""
         return {"inputs": list(self.inputs), "chunk_size": self.chunk_size, "fps": self.options.fps,
                 "segment_frames": self.options.segment_frames, "max_file_bytes": self.options.max_file_bytes,
-                "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest() if model.is_file() else None,
-                "settings": settings.model_dump(mode="json", exclude=_OPERATIONAL)}
+                "pipeline": pipeline_identity(pipeline, self.options.settings)}
 
     def prepare(self) -> None:
         """Check the output path; with ``overwrite``, forget an earlier or interrupted run."""
@@ -62,8 +54,9 @@ def run_local(job: Job, workers: int) -> output.Totals:
     from batch import local
 
     job.prepare()
-    info = run_info(load_pipeline(job.options.settings))  # fails here, before any worker, on a bad model
-    rundir = RunDir.open(job.parts_dir, job.fingerprint(), lambda: find(job.inputs), job.chunk_size)
+    pipeline = load_pipeline(job.options.settings)  # fails here, before any worker, on a bad model
+    info = run_info(pipeline)
+    rundir = RunDir.open(job.parts_dir, job.fingerprint(pipeline), lambda: find(job.inputs), job.chunk_size)
     if rundir.resumed:
         done = sum(rundir.is_done(t) for t in rundir.tasks)
         log.info("resuming %s: %d of %d tasks already committed", rundir.root, done, len(rundir.tasks))

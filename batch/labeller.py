@@ -10,9 +10,11 @@ goes through ``Pipeline.run_bytes`` exactly as a /predict upload does; a video's
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -21,8 +23,10 @@ from batch import video
 from batch.rows import RunInfo
 from service.app import load_pipeline
 from service.config import Settings
+from service.detectors import Box
 from service.errors import BadRequest, PayloadTooLarge, ServiceError
 from service.pipeline import Pipeline
+from service.tracking import Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
@@ -45,6 +49,7 @@ class VideoState:
     """Where a video's labelling stands after a segment: enough to continue it in another process."""
 
     sampler: video.Sampler
+    tracker: Tracker  # SORT (service/tracking.py): one per video, its state bounded
     frames_read: int = 0  # frames of the file consumed so far (the next frame's index)
     segment: int = 0  # number of the next segment
     done: bool = False
@@ -53,6 +58,17 @@ class VideoState:
 def run_info(pipeline: Pipeline) -> RunInfo:
     contract = pipeline.classifier.contract
     return RunInfo(tuple(contract.labels), contract.name, contract.version, pipeline.detector.name)
+
+
+def pipeline_identity(pipeline: Pipeline, settings: Settings) -> dict[str, Any]:
+    """What decides a pipeline's rows: the model file's bytes, the detector's parameters, the face limits. A
+    resumed run must match it (settings that only change speed, or the server, may differ)."""
+    model = Path(pipeline.classifier.path)
+    contract = pipeline.classifier.contract
+    return {"model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(), "model": [contract.name, contract.version],
+            "detector": pipeline.detector.describe(), "max_faces": settings.max_faces,
+            "min_face_size": settings.min_face_size, "max_image_pixels": pipeline.max_image_pixels,
+            "align_faces": pipeline.align_faces}
 
 
 def read_file(path: str, max_bytes: int) -> bytes:
@@ -100,7 +116,10 @@ class Labeller:
         return self.info.face_rows(path, prediction.faces, prediction.width, prediction.height)
 
     def new_video(self) -> VideoState:
-        return VideoState(sampler=video.Sampler(self.options.fps))
+        config = TrackerConfig()
+        if self.options.fps is not None:  # sparse samples: a track outlives two missed samples
+            config = replace(config, max_age_s=max(config.max_age_s, 2.5 / self.options.fps))
+        return VideoState(sampler=video.Sampler(self.options.fps), tracker=Tracker(config))
 
     def video(self, path: str, state: VideoState | None = None,
               on_frame: Callable[[], None] = lambda: None) -> Iterator[tuple[list[Row], VideoState]]:
@@ -110,7 +129,7 @@ class Labeller:
         try:
             capture = video.open_video(path)
         except ServiceError as exc:
-            state.done = True
+            state.segment, state.done = state.segment + 1, True
             yield [self.info.error_row(path, exc.code, exc.detail)], state
             return
         try:
@@ -120,7 +139,7 @@ class Labeller:
                 state.frames_read = index + 1
                 if not state.sampler.take(time_s):
                     continue
-                rows += self._frame(path, index, time_s, frame)
+                rows += self._frame(path, index, time_s, frame, state.tracker)
                 on_frame()
                 sampled += 1
                 if sampled == self.options.segment_frames:
@@ -136,7 +155,9 @@ class Labeller:
         finally:
             capture.release()
 
-    def _frame(self, path: str, index: int, time_s: float, frame: Any) -> list[Row]:
+    def _frame(self, path: str, index: int, time_s: float, frame: Any, tracker: Tracker) -> list[Row]:
+        """One sampled frame: the whole frame detected and classified (as /predict would), then its faces
+        matched to the video's tracks by their boxes."""
         try:
             image = video.to_image(frame, self.pipeline.want_rgb)
             prediction = self.pipeline.run(image, self.max_faces, self.min_face_size)
@@ -145,4 +166,7 @@ class Labeller:
         except Exception:
             log.exception("labelling frame %d of %s failed", index, path)
             return [self.info.error_row(path, *INTERNAL, index, time_s)]
-        return self.info.face_rows(path, prediction.faces, prediction.width, prediction.height, index, time_s)
+        boxes = [Box(f["box"]["x"], f["box"]["y"], f["box"]["w"], f["box"]["h"]) for f in prediction.faces]
+        tracks = [face.track_id for face in tracker.update(boxes, time_s)]
+        return self.info.face_rows(path, prediction.faces, prediction.width, prediction.height, index, time_s,
+                                   track_ids=tracks)

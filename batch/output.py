@@ -71,7 +71,9 @@ def write_video(source: str, rows: pa.Table, info: RunInfo, folder: Path, fmt: s
 
 
 def video_rows(parts: Iterable[Path], info: RunInfo) -> pa.Table:
-    return pa.concat_tables([pq.read_table(p, columns=timeline.columns(info.labels)) for p in parts])
+    columns = timeline.columns(info.labels)
+    tables = [pq.read_table(p, columns=columns) for p in parts]
+    return pa.concat_tables(tables) if tables else info.schema.empty_table().select(columns)
 
 
 def write_videos(videos: Iterable[tuple[str, pa.Table]], out: Path, info: RunInfo, totals: Totals) -> None:

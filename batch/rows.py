@@ -81,10 +81,14 @@ class RunInfo:
         return pa.Table.from_pylist(rows, schema=self.schema)
 
 
+class OutputFormatError(ValueError):
+    """An output path whose extension names no format fer-batch writes."""
+
+
 def output_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(f"{path}: the output format follows the extension; use one of {', '.join(FORMATS)}")
+        raise OutputFormatError(f"{path}: the output format follows the extension; use one of {', '.join(FORMATS)}")
     return suffix
 
 
@@ -165,6 +169,6 @@ def read_table(path: Path) -> pa.Table:
     if fmt == ".parquet":
         return pq.read_table(path)
     if fmt == ".csv":
-        return pacsv.read_csv(path)
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
     return pa.Table.from_pylist(rows)

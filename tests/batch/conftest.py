@@ -42,13 +42,15 @@ def fer_faces(fer2013: Any) -> np.ndarray:
     return fer2013.images[fer2013.indices("PublicTest")][:64]
 
 
-@pytest.fixture
-def collection(tmp_path: Path, astronaut: np.ndarray, astronaut_jpeg: bytes, fer_faces: np.ndarray) -> Collection:
+@pytest.fixture(scope="session")
+def collection(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray, astronaut_jpeg: bytes,
+               fer_faces: np.ndarray) -> Collection:
     """root/portraits/astronaut.jpg, root/portraits/pasted/fer-0{0,1}.jpg (FER2013 faces on gray canvases),
-    root/no-face/coffee.png, root/broken/truncated.jpg (half a JPEG), root/broken/notes.jpg (text)."""
+    root/no-face/coffee.png, root/broken/truncated.jpg (half a JPEG), root/broken/notes.jpg (text).
+    Shared by the tests: none of them writes into it."""
     from skimage import data
 
-    root = tmp_path / "collection"
+    root = tmp_path_factory.mktemp("photos") / "collection"
     (root / "portraits" / "pasted").mkdir(parents=True)
     (root / "no-face").mkdir()
     (root / "broken").mkdir()
@@ -81,18 +83,44 @@ def moving_frames(astronaut: np.ndarray, count: int, size: tuple[int, int] = (32
         yield frame
 
 
+def write_video(path: Path, astronaut: np.ndarray, frames: int, fps: float) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (320, 240))
+    assert writer.isOpened()
+    for frame in moving_frames(astronaut, frames):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
 @pytest.fixture
 def make_video(tmp_path: Path, astronaut: np.ndarray) -> Callable[..., Path]:
     def make(name: str = "clip.mp4", frames: int = 30, fps: float = 10.0) -> Path:
-        path = tmp_path / name
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (320, 240))
-        assert writer.isOpened()
-        for frame in moving_frames(astronaut, frames):
-            writer.write(frame)
-        writer.release()
-        return path
+        return write_video(tmp_path / name, astronaut, frames, fps)
 
     return make
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """The local route's output for the collection, a 12-frame clip and a missing file (--segment-frames 5)."""
+
+    out: Path
+    clip: Path
+    missing: Path
+    argv: tuple[str, ...]  # inputs and the options that decide the rows, for other routes to repeat
+
+
+@pytest.fixture(scope="session")
+def local_run(collection: Collection, tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> LocalRun:
+    from batch.cli import main
+
+    folder = tmp_path_factory.mktemp("local-run")
+    clip = write_video(folder / "clip.mp4", astronaut, frames=12, fps=10.0)
+    missing = folder / "missing.jpg"
+    argv = (str(collection.root), str(clip), str(missing), "--segment-frames", "5", "--model", str(SHIPPED_MODEL))
+    out = folder / "labels.parquet"
+    assert main([*argv, "--out", str(out), "--workers", "2", "--chunk-size", "2", "--no-progress"]) == 0
+    return LocalRun(out, clip, missing, argv)
 
 
 def decoded_frames(path: Path) -> list[np.ndarray]:

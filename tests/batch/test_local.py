@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch.rows import read_table
-from tests.batch.conftest import Collection
+from tests.batch.conftest import Collection, LocalRun
 from tests.service.conftest import ASTRONAUT_FACE, FER_LABELS, iou, post_image
 
 
@@ -23,17 +23,15 @@ def by_source(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def test_collection_gives_one_row_per_face_or_per_file_with_errors_coded(collection: Collection, tmp_path, fer_batch):
-    out = tmp_path / "labels.parquet"
-    assert fer_batch(collection.root, tmp_path / "missing.jpg", "--out", out, "--workers", "2",
-                     "--chunk-size", "2") == 0
-    table = pq.read_table(out)
+def test_collection_gives_one_row_per_face_or_per_file_with_errors_coded(collection: Collection,
+                                                                          local_run: LocalRun):
+    table = pq.read_table(local_run.out)
     assert table.schema.names[:12] == ["source", "frame", "time_s", "track_id", "face_index", "box_x", "box_y",
                                        "box_w", "box_h", "detector_score", "emotion", "confidence"]
     assert [f"p_{label}" for label in FER_LABELS] == [n for n in table.schema.names if n.startswith("p_")]
     rows = by_source(table.to_pylist())
-    # every file of the collection, in walk order (folders sorted, hidden files left out), then the missing one
-    assert list(rows) == sorted(str(p) for p in collection.photos) + [str(tmp_path / "missing.jpg")]
+    # the inputs in order: the folder walked sorted (its hidden file left out), the video, the missing file
+    assert list(rows) == [*sorted(str(p) for p in collection.photos), str(local_run.clip), str(local_run.missing)]
 
     (astronaut,) = rows[str(collection.faces[0])]
     assert astronaut["face_index"] == 0 and astronaut["error_code"] is None
@@ -51,17 +49,15 @@ def test_collection_gives_one_row_per_face_or_per_file_with_errors_coded(collect
     assert coffee["face_index"] is None and coffee["emotion"] is None and coffee["error_code"] is None
     assert (coffee["image_width"], coffee["image_height"]) == (600, 400)
     codes = {name: rows[str(path)][0]["error_code"] for name, path in
-             [("truncated", collection.truncated), ("text", collection.text), ("missing", tmp_path / "missing.jpg")]}
+             [("truncated", collection.truncated), ("text", collection.text), ("missing", local_run.missing)]}
     assert codes == {"truncated": "invalid_image", "text": "unsupported_media_type", "missing": "file_not_found"}
     assert all(len(rows[str(p)]) == 1 for p in (collection.truncated, collection.text))
     assert "truncated" in rows[str(collection.truncated)][0]["error_detail"]
-    assert not (tmp_path / "labels.parquet.parts").exists()  # merged, then the run directory is removed
+    assert not local_run.out.with_name("labels.parquet.parts").exists()  # merged, then the run directory removed
 
 
-def test_rows_equal_predict_on_the_same_photos(collection: Collection, tmp_path, fer_batch, service_client):
-    out = tmp_path / "labels.jsonl"
-    assert fer_batch(collection.root, "--out", out, "--workers", "2") == 0
-    rows = by_source(read_table(out).to_pylist())
+def test_rows_equal_predict_on_the_same_photos(collection: Collection, local_run: LocalRun, service_client):
+    rows = by_source(pq.read_table(local_run.out).to_pylist())
     for path in collection.photos:
         response = post_image(service_client, path.read_bytes(), name=path.name)
         got = rows[str(path)]
