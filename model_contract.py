@@ -46,6 +46,31 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class CropSpec:
+    """How a face is cut out around a face detector's box before it is resized to the input.
+
+    ``box``: the detector's box as it is (stretched to the input's aspect). ``square``: a square of side
+    ``scale`` x max(w, h) about the box centre moved down by ``shift_y`` x side (FER2013's faces are square
+    crops). Parts outside the image repeat its border. Chosen per model on PublicTest faces placed in frames
+    (bench/crop_eval.py), with the service's default detector.
+    """
+
+    shape: Literal["box", "square"] = "box"
+    scale: float = 1.0
+    shift_y: float = 0.0
+
+    def region(self, x: float, y: float, w: float, h: float) -> tuple[float, float, float, float]:
+        """(x, y, w, h) of the region to cut for a detector box; it may reach outside the image."""
+        if self.shape == "box":
+            cx, cy = x + w / 2, y + h / 2
+            rw, rh = w * self.scale, h * self.scale
+            return cx - rw / 2, cy - rh / 2 + self.shift_y * rh, rw, rh
+        side = self.scale * max(w, h)
+        cx, cy = x + w / 2, y + h / 2 + self.shift_y * side
+        return cx - side / 2, cy - side / 2, side, side
+
+
+@dataclass(frozen=True)
 class ModelContract:
     name: str
     version: str
@@ -54,6 +79,7 @@ class ModelContract:
     output: OutputSpec = field(default_factory=OutputSpec)
     # Temperature scaling: probabilities = softmax(logits / temperature). 1.0 means uncalibrated.
     temperature: float = 1.0
+    crop: CropSpec = field(default_factory=CropSpec)
     # Provenance: protocol, dataset sha256, label source, architecture, metrics per split, ...
     training: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -85,6 +111,7 @@ class ModelContract:
                 input=InputSpec(**d.get("input", {})),
                 output=OutputSpec(**d.get("output", {})),
                 temperature=d.get("temperature", 1.0),
+                crop=CropSpec(**d.get("crop", {})),
                 training=dict(d.get("training", {})),
                 schema_version=version,
             )
@@ -149,6 +176,13 @@ def _validate(c: ModelContract) -> None:
         raise ContractError("contract input value range must be finite with value_min < value_max")
     if c.output.kind not in ("probabilities", "logits"):
         raise ContractError(f"contract output kind must be 'probabilities' or 'logits', got {c.output.kind!r}")
+    crop = c.crop
+    if crop.shape not in ("box", "square"):
+        raise ContractError(f"contract crop shape must be 'box' or 'square', got {crop.shape!r}")
+    if not (isinstance(crop.scale, int | float) and math.isfinite(crop.scale) and 0.25 <= crop.scale <= 4.0):
+        raise ContractError(f"contract crop scale must be a number from 0.25 to 4, got {crop.scale!r}")
+    if not (isinstance(crop.shift_y, int | float) and math.isfinite(crop.shift_y) and abs(crop.shift_y) <= 0.5):
+        raise ContractError(f"contract crop shift_y must be a number from -0.5 to 0.5, got {crop.shift_y!r}")
     t = c.temperature
     if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) or t <= 0:
         raise ContractError(f"contract temperature must be a positive number, got {t!r}")

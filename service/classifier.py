@@ -64,7 +64,8 @@ class EmotionClassifier:
         return cls(session, contract, path)
 
     def crops(self, gray: np.ndarray, rgb: np.ndarray | None, boxes: list[Box], align: bool = False) -> np.ndarray:
-        """(N, H, W, C) float32 model input: each box cropped, resized, scaled to the contract's range.
+        """(N, H, W, C) float32 model input: the region the contract's crop rule gives for each box, resized,
+        scaled to the contract's range.
 
         With ``align``, a face with landmarks is first rotated about its centre so the eyes are level.
         """
@@ -75,9 +76,12 @@ class EmotionClassifier:
                 raise ValueError("this model needs colour input")
             source = rgb if spec.colour == "rgb" else rgb[..., ::-1]
         batch = np.empty((len(boxes), spec.height, spec.width, spec.channels), dtype=np.float32)
+        rule = self.contract.crop
         for i, b in enumerate(boxes):
-            face = aligned_face(source, b) if align and b.landmarks else source[b.y : b.y + b.h, b.x : b.x + b.w]
-            interpolation = cv2.INTER_AREA if b.w >= spec.width else cv2.INTER_LINEAR
+            x, y, w, h = (round(v) for v in rule.region(b.x, b.y, b.w, b.h))
+            region = Box(x, y, max(1, w), max(1, h), b.score, b.landmarks)
+            face = aligned_face(source, region) if align and b.landmarks else cut(source, region)
+            interpolation = cv2.INTER_AREA if face.shape[1] >= spec.width else cv2.INTER_LINEAR
             resized = cv2.resize(face, self._size, interpolation=interpolation)
             batch[i] = resized.reshape(spec.height, spec.width, spec.channels)
         if self._scale != 1.0 or self._offset != 0.0:
@@ -103,10 +107,22 @@ class EmotionClassifier:
                       "value_range": [c.input.value_min, c.input.value_max]},
             "output": {"name": c.output.name, "kind": c.output.kind},
             "temperature": c.temperature,
+            "crop": {"shape": c.crop.shape, "scale": c.crop.scale, "shift_y": c.crop.shift_y},
             "training": {k: training[k] for k in ("protocol", "label_source", "arch", "params", "dataset_sha256",
                                                   "metrics", "selected_epoch", "hardware", "tta") if k in training},
             "latency": training.get("latency"),
         }
+
+
+def cut(image: np.ndarray, box: Box) -> np.ndarray:
+    """The box's pixels; where the box reaches outside the image, the image's border is repeated."""
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = box.x, box.y, box.x + box.w, box.y + box.h
+    inner = image[max(0, y0) : min(height, y1), max(0, x0) : min(width, x1)]
+    pad = (max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width))
+    if inner.size == 0 or not any(pad):
+        return inner
+    return cv2.copyMakeBorder(inner, *pad, cv2.BORDER_REPLICATE)
 
 
 def aligned_face(image: np.ndarray, box: Box) -> np.ndarray:

@@ -84,6 +84,7 @@ class ModelInfo(BaseModel):
     output: dict[str, Any]
     temperature: float
     training: dict[str, Any]
+    crop: dict[str, Any] = Field(description="the face-crop rule of the model's contract")
     latency: dict[str, Any] | None = None
     detector: dict[str, Any]
 
@@ -96,6 +97,7 @@ class ModelEntry(BaseModel):
     output: dict[str, Any]
     temperature: float
     training: dict[str, Any] = Field(description="protocol, label source, architecture, metrics per split, ...")
+    crop: dict[str, Any] = Field(description="how a face is cut out around the detector's box (CropSpec)")
     latency: dict[str, Any] | None = Field(
         description="ms per face at batch 1 on one onnxruntime thread, test-time augmentation included, and the "
                     "hardware it was measured on (at export)")

@@ -10,6 +10,7 @@ import pytest
 from model_contract import (
     METADATA_KEY,
     ContractError,
+    CropSpec,
     InputSpec,
     ModelContract,
     read_contract,
@@ -25,7 +26,8 @@ def contract(**kw) -> ModelContract:
 
 
 def test_round_trip_through_json_keeps_every_field():
-    c = contract(temperature=1.7, training={"protocol": "official", "metrics": {"PrivateTest": {"accuracy": 0.65}}})
+    c = contract(temperature=1.7, training={"protocol": "official", "metrics": {"PrivateTest": {"accuracy": 0.65}}},
+                 crop=CropSpec("square", 1.2, 0.05))
     again = ModelContract.from_json(c.to_json())
     assert again == c
     assert json.loads(c.to_json())["labels"] == list(LABELS)
@@ -42,6 +44,9 @@ def test_round_trip_through_json_keeps_every_field():
         ({"input": InputSpec(height=0)}, "height must be a positive integer"),
         ({"input": InputSpec(value_min=255.0, value_max=0.0)}, "value range"),
         ({"name": ""}, "name must be a non-empty string"),
+        ({"crop": CropSpec("circle")}, "crop shape must be 'box' or 'square'"),  # type: ignore[arg-type]
+        ({"crop": CropSpec("square", 9.0)}, "crop scale must be a number from 0.25 to 4"),
+        ({"crop": CropSpec("square", 1.0, 0.9)}, "crop shift_y"),
     ],
 )
 def test_invalid_contracts_are_refused_with_the_reason(change, message):
@@ -91,3 +96,18 @@ def test_to_probabilities_applies_temperature_and_keeps_the_argmax():
     assert (soft.argmax(1) == p.argmax(1)).all() and soft.max() < p.max()
     # T=2 on probabilities == softmax(log p / 2) == normalised sqrt(p)
     np.testing.assert_allclose(soft, np.sqrt(p) / np.sqrt(p).sum(axis=1, keepdims=True))
+
+
+def test_a_contract_without_a_crop_rule_keeps_the_detectors_box():
+    """Models exported before the crop rule existed are cut as before: the detector's box as it is."""
+    d = contract().to_dict()
+    del d["crop"]
+    assert ModelContract.from_dict(d).crop == CropSpec("box", 1.0, 0.0)
+    assert CropSpec().region(10, 20, 30, 40) == (10, 20, 30, 40)
+
+
+def test_square_crop_regions_are_centred_scaled_and_shifted():
+    x, y, w, h = CropSpec("square", 1.0).region(100, 50, 80, 100)
+    assert (w, h) == (100, 100) and (x + w / 2, y + h / 2) == (140, 100)
+    x, y, w, h = CropSpec("square", 1.2, 0.1).region(100, 50, 80, 100)
+    assert w == h == pytest.approx(120) and x + w / 2 == 140 and y + h / 2 == pytest.approx(100 + 12)

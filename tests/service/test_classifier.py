@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -70,3 +71,23 @@ def test_alignment_levels_the_eyes_of_a_tilted_face(tmp_path):
     (box,) = YuNetDetector().detect(tilted, tilted_rgb, 24)
     plain, aligned = clf.crops(tilted, None, [box], align=False)[0], clf.crops(tilted, None, [box], align=True)[0]
     assert np.abs(aligned - reference).mean() < 0.75 * np.abs(plain - reference).mean()
+
+
+def test_the_contracts_crop_rule_cuts_a_square_about_the_box_and_repeats_the_border(tmp_path):
+    from model_contract import CropSpec, InputSpec, ModelContract
+
+    contract = ModelContract(name="sq", version="1", labels=FER_LABELS, input=InputSpec(),
+                             crop=CropSpec("square", 1.5, 0.0))
+    clf = EmotionClassifier.load(build_onnx(tmp_path / "sq.onnx", contract=contract))
+    gray = np.arange(100 * 120, dtype=np.float64).reshape(100, 120)
+    gray = (gray * 255 / gray.max()).astype(np.uint8)
+    box = Box(4, 30, 40, 20)  # wide box at the left edge: the 60 px square about (24, 40) reaches 6 px past it
+    (crop,) = clf.crops(gray, None, [box])
+    side = 60
+    padded = cv2.copyMakeBorder(gray, 0, 0, 6, 0, cv2.BORDER_REPLICATE)[10 : 10 + side, 0:side]
+    expected = cv2.resize(padded, (48, 48), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(crop[..., 0], expected)
+    box_rule = EmotionClassifier.load(build_onnx(tmp_path / "box.onnx"))
+    (stretched,) = box_rule.crops(gray, None, [box])
+    np.testing.assert_array_equal(stretched[..., 0], cv2.resize(gray[30:50, 4:44], (48, 48),
+                                                                 interpolation=cv2.INTER_LINEAR))

@@ -18,8 +18,29 @@ def overconfident(n: int = 20_000, true_t: float = 2.5, seed: int = 0):
 
 def test_fit_temperature_recovers_the_true_temperature():
     z, y = overconfident()
-    t = fit_temperature(z, y, "logits")
-    assert abs(t - 2.5) < 0.15
+    for objective in ("ece", "nll"):
+        assert abs(fit_temperature(z, y, "logits", objective) - 2.5) < 0.15, objective
+
+
+def test_with_noisy_labels_the_nll_temperature_is_under_confident_and_the_ece_one_is_not():
+    """FER2013's situation: a quarter of the labels replaced at random. NLL softens too far; ECE does not."""
+    z, y = overconfident(true_t=2.0)
+    rng = np.random.default_rng(1)
+    noisy = rng.random(len(y)) < 0.25
+    y = np.where(noisy, rng.integers(0, 7, len(y)), y)
+    accuracy = float((z.argmax(1) == y).mean())
+    by_nll = to_probabilities(z, "logits", fit_temperature(z, y, "logits", "nll"))
+    by_ece = to_probabilities(z, "logits", fit_temperature(z, y, "logits", "ece"))
+    assert by_nll.max(1).mean() < accuracy - 0.02  # under-confident
+    assert abs(by_ece.max(1).mean() - accuracy) < 0.01
+    assert expected_calibration_error(by_ece, y) < 0.5 * expected_calibration_error(by_nll, y)
+
+
+def test_an_unknown_objective_is_a_clear_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="must be one of ece, nll"):
+        fit_temperature(np.zeros((2, 3)), np.array([0, 1]), "logits", "brier")
 
 
 def test_temperature_fitted_on_probabilities_equals_on_logits():
