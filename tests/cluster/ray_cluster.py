@@ -7,10 +7,11 @@
         job = cluster.head.popen(["python", "job.py"], log="job", env=cluster.env)
         cluster.nodes[1].address              # each node's own IPv4 address (Serve's proxy: port 8000 there)
         cluster.kill_node(1)                  # SIGKILL every process of node 1: a machine crash
+        cluster.start_node(1)                 # ... and the machine back: a fresh `ray start` joins the cluster
 
 A Ray driver must run on a Ray node, so run drivers (``serve run``, a Ray Data job) inside a node's namespace
 with ``node.popen``/``node.run``; the test process itself (root namespace) only talks HTTP to the nodes.
-Each node runs ``ray start --block`` with ``cpus_per_node`` CPUs, its own temp dir (``/tmp/fer-ray-*/<i>``:
+Each node runs ``ray start --block`` with ``cpus_per_node`` CPUs, its own temp dir (``/tmp/fer-ray-*/<i>-<n>``:
 Ray's socket paths must stay short) and its log in ``workdir/ray-<i>.log``. The cluster uses token
 authentication with a token of its own (in ``cluster.env``), so neither ``~/.ray/auth_token`` nor another
 cluster on this machine gets in its way. On exit every process of every node is stopped by pid (never
@@ -57,6 +58,9 @@ class RayCluster:
     nodes: list[Host]
     workdir: Path
     token: str
+    cpus_per_node: int
+    temp_root: Path
+    starts: int = 0
 
     @property
     def head(self) -> Host:
@@ -75,18 +79,21 @@ class RayCluster:
         """SIGKILL every process of node ``index`` (raylet, workers, Serve's proxy and replicas): a crash."""
         return self.nodes[index].kill_all()
 
+    def start_node(self, index: int) -> None:
+        """``ray start --block`` on node ``index`` (the head: ``--head``), in a temp dir of its own."""
+        node = self.nodes[index]
+        self.starts += 1
+        argv = [RAY, "start", "--block", "--disable-usage-stats", f"--node-ip-address={node.address}",
+                f"--num-cpus={self.cpus_per_node}", "--object-store-memory=100000000",
+                f"--temp-dir={self.temp_root / f'{index}-{self.starts}'}"]
+        if node is self.head:
+            argv += ["--head", f"--port={GCS_PORT}", "--include-dashboard=false"]
+        else:
+            argv += [f"--address={self.address}"]
+        node.popen(argv, log=f"ray-{node.index}", env=self.env)
+
     def logs(self) -> str:
         return "\n".join(f"--- ray-{n.index} ---\n{n.log_tail(f'ray-{n.index}')}" for n in self.nodes)
-
-
-def _start_node(cluster: RayCluster, node: Host, cpus: int, temp_root: Path) -> None:
-    argv = [RAY, "start", "--block", "--disable-usage-stats", f"--node-ip-address={node.address}",
-            f"--num-cpus={cpus}", "--object-store-memory=100000000", f"--temp-dir={temp_root / str(node.index)}"]
-    if node is cluster.head:
-        argv += ["--head", f"--port={GCS_PORT}", "--include-dashboard=false"]
-    else:
-        argv += [f"--address={cluster.address}"]
-    node.popen(argv, log=f"ray-{node.index}", env=cluster.env)
 
 
 @contextmanager
@@ -96,9 +103,9 @@ def ray_cluster(count: int, workdir: Path, cpus_per_node: int = 1, timeout_s: fl
     temp_root = Path(tempfile.mkdtemp(prefix="fer-ray-"))
     try:
         with network_namespaces(count, workdir) as hosts:
-            cluster = RayCluster(hosts, workdir, secrets.token_hex(32))
+            cluster = RayCluster(hosts, workdir, secrets.token_hex(32), cpus_per_node, temp_root)
             for node in hosts:
-                _start_node(cluster, node, cpus_per_node, temp_root)
+                cluster.start_node(node.index)
             started = time.monotonic()
             waited = cluster.head.run([sys.executable, "-c", WAIT_FOR_NODES, cluster.address, str(count),
                                        str(timeout_s)], timeout=timeout_s + 30, env=cluster.env)

@@ -20,7 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.cluster.conftest import Deployment
+from tests.cluster.deployment import Deployment
 from tests.service.conftest import ASTRONAUT_FACE, iou
 
 log = logging.getLogger(__name__)
