@@ -20,13 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from batch.job import Job, run_local, run_ray
-from batch.labeller import LabelOptions
-from batch.parts import RunMismatch
-from batch.rows import OutputFormatError
-from service.classifier import ModelLoadError
 from service.config import Settings
-from service.detectors import DETECTORS
+
+# The local route's workers start by importing this module again (multiprocessing's spawn): it imports only
+# what argv needs; the job's modules are imported in main().
 
 log = logging.getLogger("batch")
 
@@ -49,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=_positive(float), help="video frames per second of video time (default: every frame)")
     p.add_argument("--model", help="a model's name (in FER_MODELS_DIR) or an ONNX file (default: the service's "
                                    "default model)")
-    p.add_argument("--detector", choices=sorted(DETECTORS), help="face detector (default: FER_DETECTOR, else yunet)")
+    p.add_argument("--detector", help="face detector, as FER_DETECTOR (default: the service's)")
     p.add_argument("--max-faces", type=_positive(int), help="faces per photo or frame, largest first")
     p.add_argument("--min-face-size", type=_positive(int), help="ignore smaller faces, in pixels")
     p.add_argument("--workers", type=_positive(int), default=os.cpu_count() or 1,
@@ -74,6 +71,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from batch.job import Job, run_local, run_ray
+    from batch.labeller import LabelOptions
+    from batch.parts import RunMismatch
+    from batch.rows import OutputFormatError
+    from service.classifier import ModelLoadError
+
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)

@@ -5,11 +5,14 @@ it needs, one video at a time."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from batch.rows import prob_column
 
@@ -58,6 +61,8 @@ def _groups(faces: pa.Table) -> list[tuple[str, int | None, pa.Table]]:
 
 def figure(rows: pa.Table, labels: Sequence[str], title: str) -> Figure:
     """Stacked shares of each emotion over the video's time, one panel per group; white where no face was seen."""
+    from matplotlib.figure import Figure  # imported when a video is drawn, not by every worker
+
     faces = _faces(rows)
     edges = _edges(rows)
     groups = _groups(faces)[: 1 + MAX_TRACK_PANELS]

@@ -4,7 +4,8 @@ and docs/benchmarks.png.
     python -m bench [--quick] [--sections 1,2,...] [--skip-peer] [--data ../shared/data/fer2013.csv.gz]
 
 Sections: 1 classifier ceiling + model latency, 2 pipeline in process, 3 the fer package on the same photos,
-4 HTTP, 5 WebSocket, 6 memory, 7 training data load, 8 face detectors side by side.
+4 HTTP, 5 WebSocket, 6 memory, 7 training data load, 8 face detectors side by side,
+11 fer-batch (photos/s: local processes, Ray on one and two nodes, a /predict loop).
 """
 
 from __future__ import annotations
@@ -144,6 +145,13 @@ def _detectors(c: Context) -> dict[str, Any]:
     return detection_eval.run(c.data, c.faces if Path(c.data).is_file() else None)
 
 
+def _batch(c: Context) -> dict[str, Any]:
+    from bench import batch_throughput
+
+    quick = c.profile is QUICK
+    return batch_throughput.run(count=24 if quick else 240, count_small=4 if quick else 12, workers=c.workers)
+
+
 SECTIONS: dict[int, list[tuple[str, Callable[[Context], dict[str, Any]]]]] = {
     1: [("classifier_ceiling", _ceiling), ("model_latency", _latency)],
     2: [("pipeline", _pipeline)],
@@ -153,6 +161,7 @@ SECTIONS: dict[int, list[tuple[str, Callable[[Context], dict[str, Any]]]]] = {
     6: [("memory", _memory)],
     7: [("parse", _parse)],
     8: [("detectors", _detectors)],
+    11: [("batch", _batch)],
 }
 
 

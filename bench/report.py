@@ -134,6 +134,12 @@ def detectors(r: dict[str, Any]) -> str:
             f"{r['min_face_size']} px; each detector as the service runs it.\n\n" + r["table"])
 
 
+def batch(r: dict[str, Any]) -> str:
+    from bench import batch_throughput
+
+    return batch_throughput.render(r)
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "classifier_ceiling": ("1. Classifier ceiling", ceiling),
     "model_latency": ("1b. Model latency", latency),
@@ -144,6 +150,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "memory": ("6. Memory", memory),
     "parse": ("7. Training data load", parse),
     "detectors": ("8. Face detectors side by side", detectors),
+    "batch": ("11. fer-batch: photos labelled per second, every route", batch),
 }
 
 

@@ -1,0 +1,165 @@
+"""Section 10: fer-batch throughput, images/s over one folder of photos, for every route on the same files:
+
+- ``local``: ``fer-batch`` with one worker process per core (the default);
+- ``ray_1_node``: ``fer-batch --ray``, a local Ray instance started by the run, all cores;
+- ``ray_2_nodes``: ``fer-batch --ray-address``, two Ray nodes in two network namespaces (tests/cluster/
+  ray_cluster.py), the cores split between them, the driver on the head;
+- ``predict_loop``: what people write today: one POST /predict after another to one server process.
+
+Each fer-batch route runs twice, on a few photos and on all of them: ``images_per_s`` is the whole run
+(start-up included), ``steady_images_per_s`` the difference between the two runs (start-up excluded). Peak PSS
+is the fer-batch process tree's: its workers; with ``--ray`` the local Ray instance it starts; with two nodes only
+the driver (the nodes' raylets are not its children). The photos: 640x480 and 1280x720 frames with 1-3 real
+faces (bench/photos.py), as JPEG.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
+CLI = [sys.executable, "-m", "batch.cli"]
+
+
+def write_photos(folder: Path, count: int) -> list[Path]:
+    from bench.photos import jpeg, sized_photos
+
+    photos = [jpeg(p.rgb) for p in sized_photos(None, sizes=((640, 480), (1280, 720)), counts=(1, 2, 3))]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"photo-{i:05d}.jpg"
+        path.write_bytes(photos[i % len(photos)])
+        paths.append(path)
+    return paths
+
+
+class PeakPss:
+    """Samples the summed PSS of a process tree every 0.2 s until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        from bench.process_memory import pss_mb, tree
+
+        self.peak = 0.0
+        self._stop = threading.Event()
+
+        def sample() -> None:
+            while not self._stop.wait(0.2):
+                self.peak = max(self.peak, sum(pss_mb(p) for p in tree(pid)))
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return round(self.peak, 1)
+
+
+def timed_cli(argv: Sequence[str], prefix: Sequence[str] = (), env: dict[str, str] | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    proc = subprocess.Popen([*prefix, *CLI, *argv, "--no-progress", "--overwrite"], cwd=ROOT,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    memory = PeakPss(proc.pid)
+    _, stderr = proc.communicate(timeout=1800)
+    seconds = time.perf_counter() - started
+    peak = memory.stop()
+    if proc.returncode != 0:
+        raise RuntimeError(f"fer-batch {' '.join(argv)} exited {proc.returncode}: {stderr[-2000:]}")
+    return {"seconds": round(seconds, 2), "peak_pss_mb": peak}
+
+
+def route(small: Path, large: Path, count_small: int, count_large: int, out: Path, extra: Sequence[str] = (),
+          prefix: Sequence[str] = (), env: dict[str, str] | None = None) -> dict[str, Any]:
+    first = timed_cli([str(small), "--out", str(out), *extra], prefix, env)
+    full = timed_cli([str(large), "--out", str(out), *extra], prefix, env)
+    extra_s = full["seconds"] - first["seconds"]
+    return {"seconds": full["seconds"], "seconds_small": first["seconds"],
+            "images_per_s": round(count_large / full["seconds"], 2),
+            "steady_images_per_s": round((count_large - count_small) / extra_s, 2) if extra_s > 0 else None,
+            "peak_pss_mb": full["peak_pss_mb"], "peak_pss_mb_small": first["peak_pss_mb"]}
+
+
+def predict_loop(files: list[Path]) -> dict[str, Any]:
+    import httpx
+
+    from bench.server import serving
+
+    with serving(1) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        client.post("/predict", files={"file": ("warm.jpg", files[0].read_bytes(), "image/jpeg")})
+        started = time.perf_counter()
+        for path in files:
+            r = client.post("/predict", files={"file": (path.name, path.read_bytes(), "image/jpeg")})
+            r.raise_for_status()
+        seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "images_per_s": round(len(files) / seconds, 2), "server_processes": 1}
+
+
+def two_nodes(small: Path, large: Path, count_small: int, count_large: int, out: Path, work: Path,
+              cores: int) -> dict[str, Any]:
+    if os.geteuid() != 0:
+        return {"available": False, "reason": "needs root (network namespaces)"}
+    try:
+        from tests.cluster.ray_cluster import ray_cluster
+    except ImportError as exc:
+        return {"available": False, "reason": f"tests/cluster not importable ({exc})"}
+    per_node = max(1, cores // 2)
+    with ray_cluster(2, work, cpus_per_node=per_node, timeout_s=240) as cluster:
+        result = route(small, large, count_small, count_large, out, ["--ray-address", cluster.address],
+                       prefix=cluster.head.command([]), env=cluster.env)
+    return {"available": True, "cpus_per_node": per_node, **result}
+
+
+def run(count: int = 240, count_small: int = 12, workers: int | None = None,
+        routes: Sequence[str] = ("local", "ray_1_node", "ray_2_nodes", "predict_loop")) -> dict[str, Any]:
+    cores = workers or os.cpu_count() or 1
+    results: dict[str, Any] = {"images": count, "images_small": count_small, "cores": cores, "routes": {}}
+    with tempfile.TemporaryDirectory(prefix="fer-batch-bench-") as tmp:
+        work = Path(tmp)
+        files = write_photos(work / "large", count)
+        write_photos(work / "small", count_small)
+        small, large = work / "small", work / "large"
+        out = work / "labels.parquet"
+        for name in routes:
+            log.info("fer-batch throughput: %s", name)
+            try:
+                if name == "local":
+                    r = route(small, large, count_small, count, out, ["--workers", str(cores)])
+                elif name == "ray_1_node":
+                    r = route(small, large, count_small, count, out, ["--ray"])
+                elif name == "ray_2_nodes":
+                    r = two_nodes(small, large, count_small, count, out, work / "cluster", cores)
+                else:
+                    r = predict_loop(files)
+            except Exception as exc:  # one route failing must not lose the others
+                log.exception("route %s failed", name)
+                r = {"error": f"{type(exc).__name__}: {exc}"}
+            results["routes"][name] = r
+    return results
+
+
+def render(r: dict[str, Any]) -> str:
+    from bench.report import fmt, table
+
+    rows = []
+    for name, x in r["routes"].items():
+        if "error" in x or x.get("available") is False:
+            rows.append([name, x.get("error") or x.get("reason", "-"), "-", "-", "-"])
+            continue
+        rows.append([name, fmt(x.get("images_per_s"), 1), fmt(x.get("steady_images_per_s"), 1),
+                     fmt(x.get("seconds"), 1), fmt(x.get("peak_pss_mb"), 0)])
+    head = ["route", "images/s (whole run)", "images/s (start-up excluded)", f"s for {r['images']} photos",
+            "peak PSS, MB"]
+    return (f"{r['images']} photos (and {r['images_small']} for the start-up estimate), {r['cores']} cores.\n\n"
+            + table(head, rows))
