@@ -27,25 +27,35 @@ from service.detectors import Box
 @dataclass(frozen=True)
 class TrackerConfig:
     smoothing_s: float = 0.5  # time constant of the emotion average; 0 = the latest frame's probabilities
-    max_age_s: float = 1.0  # a track not matched for this long is dropped (its id is never used again)
+    max_age_s: float = 2.0  # a track not matched for this long is dropped (its id is never used again)
     max_tracks: int = 64  # live tracks at most; beyond, the longest-unseen are dropped first
     min_iou: float = 0.1  # a detection may continue a track if it overlaps the track's predicted box this much
     max_distance: float = 0.75  # ... or if their centres are this close, in units of the boxes' mean size
     max_size_ratio: float = 2.0  # ... and neither box is more than this many times the other's side
     distance_weight: float = 0.5  # cost = (1 - IoU) + weight x centre distance
     # Kalman noise, relative to the box's size s: measurement error 0.05 s; unknown initial velocity
-    # (2 s per second); random acceleration 3 s per second squared.
+    # (2 s per second); random acceleration of the centre 3 s per second squared; the size drifts at random
+    # (no velocity: a face's size changes slowly, and a partly hidden face's shrinking box must not be
+    # extrapolated) by 0.3 s per square-root second.
     measurement_noise: float = 0.05
     initial_velocity: float = 2.0
     acceleration: float = 3.0
+    size_drift: float = 0.3
+    # A detection whose size disagrees with the track's by a fraction f counts (1 + (f / 0.1)^2) times less:
+    # a face partly hidden by another is found as a smaller box, whose centre lags the face's.
+    size_tolerance: float = 0.1
 
 
 class BoxFilter:
-    """Constant-velocity Kalman filter of a box as (centre x, centre y, width, height), each with its rate.
+    """Kalman filter of a box as (centre x, centre y, width, height): the centre at constant velocity, the size
+    as a random walk.
 
     With diagonal noise the four coordinates never couple, so the filter is four independent 2-state filters
-    (value, rate per second), vectorised: ``x``, ``v`` (4,) and the covariance entries ``p00, p01, p11`` (4,).
+    (value, rate per second), vectorised: ``x``, ``v`` (4,) and the covariance entries ``p00, p01, p11`` (4,);
+    the size's rate is held at 0.
     """
+
+    MOVING = np.array([1.0, 1.0, 0.0, 0.0])  # which coordinates have a velocity
 
     def __init__(self, z: np.ndarray, config: TrackerConfig) -> None:
         self.config = config
@@ -54,23 +64,25 @@ class BoxFilter:
         self.v = np.zeros(4)
         self.p00 = np.full(4, (config.measurement_noise * size) ** 2)
         self.p01 = np.zeros(4)
-        self.p11 = np.full(4, (config.initial_velocity * size) ** 2)
+        self.p11 = self.MOVING * (config.initial_velocity * size) ** 2
 
     def predicted(self, dt: float) -> np.ndarray:
         """The box expected ``dt`` seconds after the last update (the state does not change)."""
-        z = self.x + self.v * dt
-        z[2:] = np.maximum(z[2:], 1.0)
+        z: np.ndarray = self.x + self.v * dt
         return z
 
     def update(self, z: np.ndarray, dt: float) -> None:
         """Predict ``dt`` seconds ahead, then correct with the measured box ``z``."""
-        c = self.config
-        q = (c.acceleration * _size(self.x)) ** 2  # white acceleration: G = (dt^2/2, dt), Q = q G G^T
+        c, m = self.config, self.MOVING
+        size = _size(self.x)
+        q = (c.acceleration * size) ** 2  # white acceleration: G = (dt^2/2, dt), Q = q G G^T
         x = self.x + self.v * dt
-        p00 = self.p00 + dt * (2 * self.p01 + dt * self.p11) + q * dt**4 / 4
-        p01 = self.p01 + dt * self.p11 + q * dt**3 / 2
-        p11 = self.p11 + q * dt**2
-        r = (c.measurement_noise * _size(z)) ** 2
+        drift = (c.size_drift * size) ** 2 * dt  # the size's random walk
+        p00 = self.p00 + dt * (2 * self.p01 + dt * self.p11) + m * q * dt**4 / 4 + (1 - m) * drift
+        p01 = self.p01 + dt * self.p11 + m * q * dt**3 / 2
+        p11 = self.p11 + m * q * dt**2
+        mismatch = float(np.max(np.abs(np.log(np.maximum(z[2:], 1.0) / np.maximum(self.x[2:], 1.0)))))
+        r = (c.measurement_noise * _size(z)) ** 2 * (1 + (np.expm1(mismatch) / c.size_tolerance) ** 2)
         k0, k1 = p00 / (p00 + r), p01 / (p00 + r)
         innovation = z - x
         self.x = x + k0 * innovation
