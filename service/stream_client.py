@@ -1,10 +1,14 @@
 """``fer-stream``: send a video file, an image folder or a camera to the service's ``/ws/stream`` and print
-one JSON line per answered frame (or a final summary), optionally writing an annotated video.
+one JSON line per answered frame (each face with its ``track_id``), or a final summary with every track's
+time in view and dominant emotions; optionally write an annotated video.
 
     fer-stream clip.mp4                            # next frame when the previous answer arrives
     fer-stream clip.mp4 --fps 30 --summary         # a fixed send rate: the service drops what it cannot keep up with
     fer-stream frames/ --output annotated.mp4      # an image folder, in name order
     fer-stream 0 --url ws://host:8000/ws/stream    # camera 0
+
+A video file's frames are timed by the file's own frame rate (``?frame_rate=``), so tracks and smoothing follow
+the video's clock however fast the service answers; camera frames and image folders by their arrival.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -52,6 +57,22 @@ class FrameResult:
 
 
 @dataclass
+class TrackSummary:
+    """One person as the service followed them: when they were seen, and their smoothed emotion frame by frame."""
+
+    first_t: float
+    last_t: float
+    frames: int = 0
+    emotions: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self, track_id: int) -> dict[str, Any]:
+        shares = [{"emotion": e, "share": round(n / self.frames, 3)} for e, n in self.emotions.most_common(3)]
+        return {"track_id": track_id, "first_t": round(self.first_t, 3), "last_t": round(self.last_t, 3),
+                "time_in_view_s": round(self.last_t - self.first_t, 3), "frames": self.frames,
+                "dominant_emotions": shares}
+
+
+@dataclass
 class Summary:
     mode: str
     sent: int = 0
@@ -62,6 +83,7 @@ class Summary:
     latencies_ms: list[float] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     elapsed_s: float = 0.0
+    tracks: dict[int, TrackSummary] = field(default_factory=dict)
 
     def add(self, result: FrameResult) -> None:
         self.sent = max(self.sent, result.seq + 1)
@@ -77,6 +99,16 @@ class Summary:
         else:
             self.faces += len(answer["faces"])
             self.dropped = answer["dropped"]  # the service's running total for this connection
+            for face in answer["faces"]:
+                self._track(face, float(answer["t"]))
+
+    def _track(self, face: dict[str, Any], t: float) -> None:
+        if "track_id" not in face:
+            return
+        track = self.tracks.setdefault(face["track_id"], TrackSummary(t, t))
+        track.last_t = t
+        track.frames += 1
+        track.emotions[face.get("smoothed", face)["emotion"]] += 1
 
     def as_dict(self) -> dict[str, Any]:
         lat = np.asarray(self.latencies_ms)
@@ -85,12 +117,14 @@ class Summary:
         return {"mode": self.mode, "frames_sent": self.sent, "answered": self.answered, "errors": self.errors,
                 "dropped": self.dropped, "faces": self.faces, "elapsed_s": round(self.elapsed_s, 3),
                 "fps": round(self.answered / self.elapsed_s, 2) if self.elapsed_s > 0 else 0.0,
-                "latency_ms": latency}
+                "latency_ms": latency, "tracks": [t.as_dict(i) for i, t in sorted(self.tracks.items())]}
 
 
-def stream_url(url: str, max_faces: int | None = None, min_face_size: int | None = None) -> str:
-    """The stream URL with the face options as query parameters (kept alongside any already there)."""
-    params = {k: v for k, v in (("max_faces", max_faces), ("min_face_size", min_face_size)) if v is not None}
+def stream_url(url: str, max_faces: int | None = None, min_face_size: int | None = None,
+               **options: float | None) -> str:
+    """The stream URL with the face and tracking options as query parameters (kept alongside any already there)."""
+    given = {"max_faces": max_faces, "min_face_size": min_face_size, **options}
+    params = {k: f"{v:g}" if isinstance(v, float) else v for k, v in given.items() if v is not None}
     if not params:
         return url
     parts = urlsplit(url)
@@ -249,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=None, help="write an annotated video here (MPEG-4, .mp4)")
     p.add_argument("--max-faces", type=int, default=None, help="report at most this many faces per frame")
     p.add_argument("--min-face-size", type=int, default=None, help="ignore faces smaller than this, in pixels")
+    p.add_argument("--detect-every", type=int, default=None,
+                   help="full face detection at least every N frames, near the tracked faces between "
+                        "(the service's default when not given; 1 = every frame)")
+    p.add_argument("--smoothing", type=float, default=None,
+                   help="time constant of each track's smoothed emotion, seconds (0 = none; service default 0.5)")
+    p.add_argument("--frame-rate", type=float, default=None,
+                   help="the frames' clock for tracking (default: a video file's own rate; cameras and image "
+                        "folders: arrival time)")
     p.add_argument("--limit", type=int, default=None, help="stop after this many frames")
     p.add_argument("--quality", type=int, default=90, help="JPEG quality of the frames sent (default 90)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait to connect and for each answer")
@@ -260,9 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("fps", "limit", "timeout"):
+    for name in ("fps", "limit", "timeout", "detect_every", "frame_rate"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
-            parser.error(f"--{name} must be positive")
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    if args.smoothing is not None and args.smoothing < 0:
+        parser.error("--smoothing must be 0 or more")
     if not 1 <= args.quality <= 100:
         parser.error("--quality must be between 1 and 100")
     logging.basicConfig(level=logging.WARNING, format="fer-stream: %(message)s")
@@ -275,8 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None:
         frames = (frame for _, frame in zip(range(args.limit), source, strict=False))
     output = VideoOutput(args.output, args.fps or source.fps or 10.0) if args.output else None
+    live = args.source.isdigit()  # a camera: its frames' own time is when they arrive (folders have no fps)
+    frame_rate = args.frame_rate or (None if live else source.fps)
+    url = stream_url(args.url, args.max_faces, args.min_face_size, detect_every=args.detect_every,
+                     smoothing_s=args.smoothing, frame_rate=frame_rate)
     try:
-        summary = stream_source(frames, stream_url(args.url, args.max_faces, args.min_face_size), fps=args.fps,
+        summary = stream_source(frames, url, fps=args.fps,
                                 quality=args.quality, timeout=args.timeout, output=output,
                                 on_answer=None if args.summary else _print_line, api_key=args.api_key)
     except (StreamError, VideoError) as exc:

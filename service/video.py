@@ -100,7 +100,7 @@ def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:
 
 
 def annotate(frame: np.ndarray, answer: dict[str, Any] | None) -> np.ndarray:
-    """A copy of the frame with each face's box, emotion and confidence (or the error code) drawn on it."""
+    """A copy of the frame with each face's box, track id, emotion and confidence (or the error code) drawn on it."""
     out = frame.copy()
     if answer is None:
         return out
@@ -113,7 +113,9 @@ def annotate(frame: np.ndarray, answer: dict[str, Any] | None) -> np.ndarray:
         box = face["box"]
         x, y, w, h = box["x"], box["y"], box["w"], box["h"]
         cv2.rectangle(out, (x, y), (x + w, y + h), BOX_BGR, thickness)
-        _label(out, f"{face['emotion']} {face['confidence']:.2f}", x, y, scale, BOX_BGR)
+        shown = face.get("smoothed", face)  # a stream's face: its track's smoothed emotion, after its track id
+        name = f"#{face['track_id']} " if "track_id" in face else ""
+        _label(out, f"{name}{shown['emotion']} {shown['confidence']:.2f}", x, y, scale, BOX_BGR)
     return out
 
 

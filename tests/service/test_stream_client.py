@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from service.stream_client import stream_url
+from service.stream_client import FrameResult, Summary, stream_url
 from tests.service.conftest import free_port, iou
 from tests.service.moving_face import moving_face_frames
 
@@ -54,6 +54,29 @@ def test_stream_url_adds_the_face_options_as_query_parameters():
     assert stream_url("ws://h:1/ws/stream") == "ws://h:1/ws/stream"
     assert stream_url("ws://h:1/ws/stream", 2, 40) == "ws://h:1/ws/stream?max_faces=2&min_face_size=40"
     assert stream_url("wss://h/ws/stream?token=x", min_face_size=30) == "wss://h/ws/stream?token=x&min_face_size=30"
+    assert (stream_url("ws://h:1/ws/stream", detect_every=3, smoothing_s=0.0, frame_rate=29.97, model=None)
+            == "ws://h:1/ws/stream?detect_every=3&smoothing_s=0&frame_rate=29.97")
+
+
+def test_summary_gives_each_tracks_time_in_view_and_dominant_emotions():
+    summary = Summary(mode="lockstep")
+    frame = np.zeros((2, 2, 3), np.uint8)
+
+    def face(track_id: int, emotion: str) -> dict[str, Any]:
+        return {"track_id": track_id, "emotion": "raw-label", "smoothed": {"emotion": emotion}}
+
+    moods = ["calm", "calm", "glad", "calm"]
+    for seq, mood in enumerate(moods):
+        faces = [face(1, mood)] + ([face(2, "glad")] if seq >= 2 else [])
+        summary.add(FrameResult(seq, frame, {"type": "prediction", "t": seq * 0.5, "faces": faces, "dropped": 0}))
+    summary.add(FrameResult(4, frame, {"type": "error", "seq": 4, "code": "invalid_image", "detail": "x"}))
+    tracks = summary.as_dict()["tracks"]
+    assert tracks == [
+        {"track_id": 1, "first_t": 0.0, "last_t": 1.5, "time_in_view_s": 1.5, "frames": 4,
+         "dominant_emotions": [{"emotion": "calm", "share": 0.75}, {"emotion": "glad", "share": 0.25}]},
+        {"track_id": 2, "first_t": 1.0, "last_t": 1.5, "time_in_view_s": 0.5, "frames": 2,
+         "dominant_emotions": [{"emotion": "glad", "share": 1.0}]},
+    ]
 
 
 @pytest.mark.slow
@@ -68,6 +91,17 @@ def test_video_file_gets_one_answer_per_frame_with_the_moving_face(live_server, 
     assert all(a["dropped"] == 0 and a["latency_ms"] > 0 for a in answers)
     assert all(a["image"] == {"width": 640, "height": 480} for a in answers)
     assert result.stderr == ""
+    # One person, one track; the frames are timed by the file's 15 frames a second, not by the service's pace.
+    assert {a["faces"][0]["track_id"] for a in answers} == {1}
+    assert [a["t"] for a in answers] == pytest.approx([seq / 15 for seq in range(N_FRAMES)], abs=1e-4)
+
+    result = run_stream(str(path), "--url", server.ws_url + "/ws/stream", "--summary", "--detect-every", "3")
+    assert result.returncode == 0, result.stderr
+    (track,) = json.loads(result.stdout)["tracks"]
+    assert (track["track_id"], track["frames"]) == (1, N_FRAMES)
+    assert track["time_in_view_s"] == pytest.approx((N_FRAMES - 1) / 15, abs=1e-3)
+    shares = track["dominant_emotions"]
+    assert shares and shares == sorted(shares, key=lambda e: -e["share"]) and sum(e["share"] for e in shares) <= 1.0
 
 
 @pytest.mark.slow
