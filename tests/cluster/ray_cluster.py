@@ -36,6 +36,7 @@ from tests.cluster.netns import Host, network_namespaces
 log = logging.getLogger(__name__)
 
 GCS_PORT = 6379
+METRICS_PORT = 8080  # each node's Prometheus endpoint (ray_serve_* per replica): http://<node address>:8080/metrics
 RAY = str(Path(sys.executable).with_name("ray"))
 
 # Waits in a driver on the head until `count` nodes are alive (one driver start, instead of polling `ray status`).
@@ -85,7 +86,7 @@ class RayCluster:
         self.starts += 1
         argv = [RAY, "start", "--block", "--disable-usage-stats", f"--node-ip-address={node.address}",
                 f"--num-cpus={self.cpus_per_node}", "--object-store-memory=100000000",
-                f"--temp-dir={self.temp_root / f'{index}-{self.starts}'}"]
+                f"--metrics-export-port={METRICS_PORT}", f"--temp-dir={self.temp_root / f'{index}-{self.starts}'}"]
         if node is self.head:
             argv += ["--head", f"--port={GCS_PORT}", "--include-dashboard=false"]
         else:
