@@ -1,4 +1,4 @@
-// Each tracked person's emotion over the last 30 s: one row per track (newest first), a stacked area of the
+// Each tracked person's emotion over the last 30 s: one row per track (4 at most), a stacked area of the
 // track's smoothed probabilities over time, in the colours of the probability bars. The labels, their order
 // and so their colours come from the answers (the model's own metadata), never from a list in this page.
 
@@ -17,6 +17,7 @@ export class EmotionTimeline {
     this.tracks = new Map(); // "connection:track_id" -> {id, samples: [{t, p: [..]}]}
     this.labels = [];
     this.connection = 0;
+    this.added = 0;
   }
 
   /** A new connection: the service numbers its tracks afresh, so its ids are other people. */
@@ -32,7 +33,7 @@ export class EmotionTimeline {
       const labels = Object.keys(shown.probabilities);
       if (labels.join() !== this.labels.join()) this.labels = labels; // another model: its own labels
       const key = `${this.connection}:${face.track_id}`;
-      if (!this.tracks.has(key)) this.tracks.set(key, { id: face.track_id, samples: [] });
+      if (!this.tracks.has(key)) this.tracks.set(key, { id: face.track_id, order: this.added++, samples: [] });
       this.tracks.get(key).samples.push({ t: now, p: labels.map((label) => shown.probabilities[label]) });
     }
     this.forget(now);
@@ -55,9 +56,11 @@ export class EmotionTimeline {
   }
 
   draw(now) {
-    const rows = [...this.tracks.values()]
-      .sort((a, b) => b.samples[b.samples.length - 1].t - a.samples[a.samples.length - 1].t)
-      .slice(0, MAX_ROWS);
+    const last = (track) => track.samples[track.samples.length - 1].t;
+    const rows = [...this.tracks.values()] // the tracks seen most recently, in the order they came
+      .sort((a, b) => last(b) - last(a))
+      .slice(0, MAX_ROWS)
+      .sort((a, b) => a.order - b.order);
     const canvas = this.canvas;
     const width = canvas.clientWidth || canvas.width;
     const height = LEGEND_HEIGHT + Math.max(1, rows.length) * ROW_HEIGHT;

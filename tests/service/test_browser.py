@@ -1,8 +1,9 @@
 """The live demo page in a real browser: Debian's chromium driven by Playwright, a fake camera playing a y4m
-video of a real moving face, against a real fer-serve process (tiny test model, real Haar face detection).
+video of real moving faces, against a real fer-serve process (tiny test model, real face detection).
 
-Writes test-artifacts/demo.png (a screenshot of the streaming page) and test-artifacts/browser-stream.json
-(the rate the page reached); FER_UPDATE_SCREENSHOT=1 also copies the screenshot to docs/demo.png.
+Writes test-artifacts/demo.png and tracking.png (screenshots of the streaming page: one face; two tracked
+faces and their emotion timeline) and test-artifacts/browser-stream.json (the rate the page reached);
+FER_UPDATE_SCREENSHOT=1 also copies the screenshots to docs/ (taken with the shipped model).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.moving_people import detectable_faces, looping, render
 from tests.service import conftest
 from tests.service.conftest import ASTRONAUT_FACE, FER_LABELS, ROOT, SHIPPED_MODEL, build_onnx, encode, iou
 from tests.service.moving_face import moving_face_frames
@@ -164,6 +166,65 @@ def test_webcam_frames_stream_to_the_service_and_faces_are_drawn(live_server, la
     resumed_from = counter(page, "predictions")
     wait_for_counter(page, "predictions", resumed_from + 5)
     assert wait_for_status(page, "streaming", "no-face")[0] in ("streaming", "no-face")
+
+
+@pytest.fixture(scope="module")
+def two_people_camera(tmp_path_factory: pytest.TempPathFactory, fer2013: Any) -> Path:
+    """The astronaut and a FER2013 face swinging past each other, an 8 s loop at 20 frames a second."""
+    from service.config import Settings
+    from service.detectors import create_detector
+
+    detector = create_detector(Settings())
+    faces = detectable_faces(fer2013.images[fer2013.indices("Training")[:200]],
+                             lambda rgb: len(detector.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), rgb, 24)), 1)
+    frames = [f.rgb for f in render(looping(faces[0], 160), 160)]
+    return write_y4m(tmp_path_factory.mktemp("camera") / "two.y4m", frames, fps=20)
+
+
+def test_live_page_labels_each_track_and_draws_its_emotion_over_time(live_server, launch, two_people_camera,
+                                                                      tmp_path):
+    screenshot = os.environ.get("FER_UPDATE_SCREENSHOT") == "1"
+    labels = (*FER_LABELS, "contempt")  # an 8-label model: the timeline takes its labels from the answers
+    server = live_server(SHIPPED_MODEL if screenshot else build_onnx(tmp_path / "eight.onnx", labels=labels))
+    page = open_page(launch(FAKE_UI, FAKE_CAMERA, f"--use-file-for-fake-video-capture={two_people_camera}"),
+                     server.url)
+    answers: list[dict[str, Any]] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: answers.append(json.loads(payload))))
+    wait_for_status(page, "ready")
+    page.click("#start")
+    page.wait_for_function("() => { const c = document.getElementById('timeline').dataset;"
+                           " return c.tracks.split(',').length >= 2 && Number(c.samples) >= 60; }", timeout=WAIT_MS)
+    if screenshot:
+        time.sleep(12)  # a longer history for the documentation
+    wait_for_counter(page, "faces", 2)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "tracking.png"), full_page=True)
+
+    timeline = page.evaluate("() => ({...document.getElementById('timeline').dataset})")
+    expected = list(FER_LABELS) if screenshot else list(labels)
+    assert timeline["labels"].split(",") == expected
+    rows = [int(i) for i in timeline["tracks"].split(",")]
+    assert len(rows) >= 2 and len(set(rows)) == len(rows)
+    # The rows are the tracks the service reported; the two people hold their tracks (ids are few).
+    reported = {face["track_id"] for a in answers if a["type"] == "prediction" for face in a["faces"]}
+    assert set(rows) <= reported and len(reported) <= 6, reported
+    assert page.get_attribute("#overlay", "data-tracks").count(",") == 1  # two boxes, each with its id
+    # Each row is painted: opaque, coloured pixels (the bands) in its last seconds, not the grey background.
+    painted = page.evaluate("""() => {
+      const c = document.getElementById('timeline'), ctx = c.getContext('2d');
+      return [0, 1].map((row) => {
+        let n = 0;
+        for (let x = c.width - 80; x < c.width - 2; x += 4) {
+          const y = 22 + row * 44 + 19;
+          const [r, g, b, a] = ctx.getImageData(x, y, 1, 1).data;
+          if (a === 255 && !(r === g && g === b)) n += 1;
+        }
+        return n;
+      });
+    }""")
+    assert all(n > 0 for n in painted), painted
+    if screenshot:
+        shutil.copyfile(ARTIFACTS / "tracking.png", ROOT / "docs" / "tracking.png")
 
 
 def test_photo_upload_shows_each_face_with_every_label_of_the_model(live_server, launch, astronaut, tmp_path):
