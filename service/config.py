@@ -48,8 +48,12 @@ class Settings(BaseSettings):
     nms_iou: float = Field(0.4, gt=0.0, le=1.0, description="overlapping boxes above this IoU are merged")
     haar_scale_factor: float = Field(1.32, gt=1.0, description="notebook default")
     haar_min_neighbors: int = Field(5, ge=0, description="notebook default")
-    min_face_size: int = Field(24, ge=1, description="smallest face reported, in original-image pixels")
-    detect_max_side: int = Field(640, ge=64, description="detect on a copy downscaled to this longer side")
+    min_face_size: int = Field(24, ge=1, description="smallest face reported, in original-image pixels; it also "
+                                                     "sets how far a frame is shrunk before detection")
+    detect_max_side: int = Field(640, ge=0, description="longest side detection runs at, at most (0 = no bound): "
+                                                        "bounds the cost; faces under 20 px x side / this are missed")
+    detector_idle_threads: int = Field(0, ge=0, description="threads for one detection while no other request is "
+                                                            "in the process (0 = every core); under load: 1")
     tune_malloc: bool = Field(True, description="fixed glibc malloc thresholds (service/allocator.py): "
                                                 "warm detector buffers, big images back to the OS")
     opencv_threads: int = Field(1, ge=0, description="cv2.setNumThreads; requests already run in parallel")
@@ -72,11 +76,11 @@ class Settings(BaseSettings):
         default_factory=list, description="if set, /predict and /ws/stream need one of these keys", repr=False)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="CORS allow-list")
     log_level: str = Field("info", description="debug, info, warning, error")
+    replica_name: str = Field(default_factory=_this_process, max_length=200,
+                              description="X-FER-Replica header and fer_replica_info label (default hostname:pid)")
 
     _split_lists = field_validator("cors_origins", "api_keys", "models", mode="before")(_csv)
 
     @property
-    replica_name: str = Field(default_factory=_this_process, max_length=200,
-                              description="X-FER-Replica header and fer_replica_info label (default hostname:pid)")
     def cpu_count(self) -> int:
         return os.cpu_count() or 1

@@ -3,15 +3,20 @@ pixel count is checked from the header before any pixel is decoded, EXIF orienta
 
 Accepted: JPEG, PNG, WebP (an animated WebP gives its first frame), BMP. Refused: everything else,
 GIF included (415), truncated or corrupt files (400), images over the pixel limit (413).
+
+A JPEG can be decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling: far less work than a full
+decode and a resize) when the caller says how small the image may be; other formats decode in full.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -20,6 +25,14 @@ Image.MAX_IMAGE_PIXELS = None
 
 ACCEPTED = "JPEG, PNG, WebP or BMP"
 _PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP"}
+DCT_REDUCTIONS = (8, 4, 2)  # what libjpeg decodes directly, largest first
+# EXIF orientation -> the transpose that shows the photo upright (as PIL.ImageOps.exif_transpose)
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+
+# Given the upright (width, height) of the full image: the smallest scale (0-1] the caller can work with.
+ScaleRule = Callable[[int, int], float]
 
 
 def sniff(data: bytes) -> str | None:
@@ -39,20 +52,26 @@ def sniff(data: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class DecodedImage:
-    gray: np.ndarray  # (H, W) uint8, upright (EXIF applied)
-    rgb: np.ndarray | None  # (H, W, 3) uint8 when colour was asked for
+    gray: np.ndarray  # (h, w) uint8, upright (EXIF applied), at ``scale`` of the full image
+    rgb: np.ndarray | None  # (h, w, 3) uint8 when colour was asked for
     format: str
+    scale: float = 1.0  # decoded pixels per full-image pixel: 1, or 1/2, 1/4, 1/8 for a reduced JPEG decode
+    full_size: tuple[int, int] | None = None  # upright (width, height) of the full image; None: the arrays' size
 
     @property
     def width(self) -> int:
-        return int(self.gray.shape[1])
+        """The full image's upright width (what boxes are reported in), whatever scale it was decoded at."""
+        return self.full_size[0] if self.full_size else int(self.gray.shape[1])
 
     @property
     def height(self) -> int:
-        return int(self.gray.shape[0])
+        return self.full_size[1] if self.full_size else int(self.gray.shape[0])
 
 
-def decode(data: bytes, max_pixels: int, want_rgb: bool = False) -> DecodedImage:
+def decode(data: bytes, max_pixels: int, want_rgb: bool = False, min_scale: ScaleRule | float = 1.0) -> DecodedImage:
+    """``min_scale``: how small the decoded image may be, as a fraction of the full image (or a rule that
+    gives it from the full upright size). A JPEG is decoded at the largest DCT reduction that stays at or
+    above it; 1.0 (the default) decodes everything in full."""
     if not data:
         raise BadRequest("The uploaded file is empty.", code="empty_file")
     kind = sniff(data)
@@ -61,7 +80,7 @@ def decode(data: bytes, max_pixels: int, want_rgb: bool = False) -> DecodedImage
     if kind == "gif":
         raise UnsupportedMediaType(f"GIF images are not supported; send {ACCEPTED}.")
     try:
-        image = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[kind]])
+        image: Image.Image = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[kind]])
         width, height = image.size
         if width * height > max_pixels:
             raise PayloadTooLarge(
@@ -69,9 +88,15 @@ def decode(data: bytes, max_pixels: int, want_rgb: bool = False) -> DecodedImage
             )
         if width < 1 or height < 1:
             raise BadRequest("The image has no pixels.")
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1) if kind in ("jpeg", "png", "webp") else 1
+        upright = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+        wanted = min_scale(*upright) if callable(min_scale) else min_scale
+        reduction = _reduce(image, kind, wanted, want_rgb)
         image.seek(0)  # first frame of an animated WebP
         image.load()
-        gray, rgb = _pixels(ImageOps.exif_transpose(image), want_rgb)
+        if orientation in _UPRIGHT:
+            image = image.transpose(_UPRIGHT[orientation])
+        gray, rgb = _pixels(image, want_rgb)
     except (PayloadTooLarge, BadRequest):
         raise
     except UnidentifiedImageError:
@@ -80,7 +105,34 @@ def decode(data: bytes, max_pixels: int, want_rgb: bool = False) -> DecodedImage
         truncated = "truncated" in str(exc).lower()
         reason = "is truncated" if truncated else "is corrupt and cannot be decoded"
         raise BadRequest(f"The {kind.upper()} image {reason}.") from None
-    return DecodedImage(gray=gray, rgb=rgb, format=kind)
+    if reduction == 1:
+        return DecodedImage(gray=gray, rgb=rgb, format=kind)
+    return DecodedImage(gray=gray, rgb=rgb, format=kind, scale=1.0 / reduction, full_size=upright)
+
+
+def dct_reduction(width: int, height: int, min_scale: float) -> int:
+    """The largest of 8, 4, 2 whose 1/n scale is >= min_scale and leaves at least one pixel each way, else 1."""
+    for n in DCT_REDUCTIONS:
+        if 1.0 / n >= min_scale and width >= n and height >= n:
+            return n
+    return 1
+
+
+def _reduce(image: Image.Image, kind: str, min_scale: float, want_rgb: bool) -> int:
+    """Ask libjpeg for a 1/n decode (Pillow's draft mode); the n it will decode at (1 when not a JPEG)."""
+    if kind != "jpeg" or image.mode not in ("RGB", "L"):  # CMYK and others: decoded in full, as before
+        return 1
+    width, height = image.size
+    n = dct_reduction(width, height, min_scale)
+    mode = "RGB" if want_rgb and image.mode == "RGB" else "L"
+    if n == 1 and mode == image.mode:
+        return 1
+    # draft picks the largest reduction s with size // s >= the size asked for; (w // n, h // n) gives s = n.
+    image.draft(mode, (width // n, height // n) if n > 1 else None)
+    expected = (-(-width // n), -(-height // n))
+    if image.size != expected:  # not the reduction asked for: never guess a scale
+        raise RuntimeError(f"draft decoded {image.size}, expected {expected}")
+    return n
 
 
 def _pixels(image: Image.Image, want_rgb: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -94,5 +146,11 @@ def _pixels(image: Image.Image, want_rgb: bool) -> tuple[np.ndarray, np.ndarray 
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    gray = np.asarray(image.convert("L"))
-    return gray, (np.asarray(image.convert("RGB")) if want_rgb else None)
+    if image.mode == "L":
+        gray = np.asarray(image)
+        return gray, (cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB) if want_rgb else None)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    rgb = np.asarray(image)
+    # OpenCV's BT.601 luma; differs from Pillow's convert("L") by at most 1 level, in very few pixels
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (rgb if want_rgb else None)

@@ -1,4 +1,5 @@
-"""Image bytes -> faces -> emotions: decode, detect, crop every face, classify them in one batch.
+"""Image bytes -> faces -> emotions: decode (only as large as needed), detect, crop every face, classify them
+in one batch. Boxes are always in the full image's pixels, whatever scale it was decoded at.
 
 Synchronous and free of FastAPI: routes run it on the inference threads.
 """
@@ -7,11 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.classifier import EmotionClassifier
-from service.detectors import Box, FaceDetector, nms
+from service.detectors import Box, FaceDetector, nms, offset_box, scale_box
 from service.images import DecodedImage, decode
 
 REGION_NMS_IOU = 0.4  # one face seen from two neighbouring regions is reported once
@@ -35,35 +36,60 @@ class Pipeline:
         self.want_rgb = detector.needs_rgb or classifier.needs_rgb
 
     def run_bytes(self, data: bytes, max_faces: int, min_face_size: int) -> Prediction:
-        t0 = time.perf_counter()
-        image = self.decode(data)
-        decode_ms = (time.perf_counter() - t0) * 1000
-        prediction = self.run(image, max_faces, min_face_size)
-        prediction.timings_ms = {"decode": round(decode_ms, 3), **prediction.timings_ms,
-                                 "total": round((time.perf_counter() - t0) * 1000, 3)}
-        return prediction
+        """Decode only as much of the image as finding faces of ``min_face_size`` px needs, and more only when
+        the smallest face found would be cropped from fewer pixels than the classifier's input has."""
+        with self.detector.occupancy:
+            t0 = time.perf_counter()
+            image = self.decode(data, min_face_size)
+            t1 = time.perf_counter()
+            boxes = self.find_faces(image, max_faces, min_face_size)
+            t2 = time.perf_counter()
+            needed = self.crop_scale(boxes)
+            if image.scale < needed:
+                image = decode(data, self.max_image_pixels, want_rgb=self.want_rgb, min_scale=needed)
+            t3 = time.perf_counter()
+            faces = self.classify_faces(image, boxes)
+            t4 = time.perf_counter()
+        ms = {"decode": (t1 - t0) + (t3 - t2), "detect": t2 - t1, "classify": t4 - t3, "total": t4 - t0}
+        return Prediction(faces, image.width, image.height, {k: round(v * 1000, 3) for k, v in ms.items()})
 
-    def decode(self, data: bytes) -> DecodedImage:
-        return decode(data, self.max_image_pixels, want_rgb=self.want_rgb)
+    def decode(self, data: bytes, min_face_size: int | None = None) -> DecodedImage:
+        """The image, in full; or, given ``min_face_size``, a JPEG at the smallest DCT scale at which the
+        detector still sees faces of that size (the detector's scale_for)."""
+        if min_face_size is None:
+            return decode(data, self.max_image_pixels, want_rgb=self.want_rgb)
+        size = min_face_size
+        return decode(data, self.max_image_pixels, want_rgb=self.want_rgb,
+                      min_scale=lambda w, h: self.detector.scale_for(w, h, size))
+
+    def crop_scale(self, boxes: Sequence[Box]) -> float:
+        """The smallest decode scale at which every face's crop has at least the classifier's input size."""
+        if not boxes:
+            return 0.0
+        spec = self.classifier.contract.input
+        return min(1.0, max(spec.width, spec.height) / max(1, min(min(b.w, b.h) for b in boxes)))
 
     def run(self, image: DecodedImage, max_faces: int, min_face_size: int) -> Prediction:
-        t0 = time.perf_counter()
-        boxes = self.find_faces(image, max_faces, min_face_size)
-        t1 = time.perf_counter()
-        faces = self.classify_faces(image, boxes)
-        t2 = time.perf_counter()
+        with self.detector.occupancy:
+            t0 = time.perf_counter()
+            boxes = self.find_faces(image, max_faces, min_face_size)
+            t1 = time.perf_counter()
+            faces = self.classify_faces(image, boxes)
+            t2 = time.perf_counter()
         return Prediction(faces, image.width, image.height,
                           {"detect": round((t1 - t0) * 1000, 3), "classify": round((t2 - t1) * 1000, 3)})
 
     def find_faces(self, image: DecodedImage, max_faces: int, min_face_size: int,
                    regions: Sequence[Box] | None = None) -> list[Box]:
-        """The faces to report, biggest first: detected in the whole image, or only inside ``regions`` (boxes
-        in the image, e.g. around a stream's tracked faces: far fewer pixels than the whole frame)."""
+        """The faces to report, biggest first, in full-image pixels: detected in the whole image, or only inside
+        ``regions`` (boxes in the image, e.g. around a stream's tracked faces: far fewer pixels than the frame)."""
         if regions is None:
-            boxes = self.detector.detect(image.gray, image.rgb, min_face_size)
+            boxes = self.detector.detect(image.gray, image.rgb, min_face_size, image.scale)
         else:
             boxes = nms([b for r in regions for b in self._detect_in(image, r, min_face_size)], REGION_NMS_IOU)
-        boxes = [b for b in boxes if min(b.w, b.h) >= min_face_size]
+        # a reduced JPEG decode rounds its size up: clip to the full image exactly
+        clipped = (scale_box(b, 1.0, image.width, image.height) for b in boxes)
+        boxes = [b for b in clipped if b is not None and min(b.w, b.h) >= min_face_size]
         boxes.sort(key=lambda b: (-b.area, b.y, b.x))  # biggest face first
         return boxes[:max_faces]
 
@@ -72,14 +98,22 @@ class Pipeline:
         x1, y1 = min(image.width, region.x + region.w), min(image.height, region.y + region.h)
         if x1 - x0 < min_face_size or y1 - y0 < min_face_size:
             return []
-        rgb = None if image.rgb is None else image.rgb[y0:y1, x0:x1]
-        found = self.detector.detect(image.gray[y0:y1, x0:x1], rgb, min_face_size)
-        return [replace(b, x=b.x + x0, y=b.y + y0, landmarks=None if b.landmarks is None else
-                        tuple((px + x0, py + y0) for px, py in b.landmarks)) for b in found]
+        s = image.scale  # the region in decoded pixels
+        c0, r0, c1, r1 = int(x0 * s), int(y0 * s), max(int(x0 * s) + 1, round(x1 * s)), max(int(y0 * s) + 1,
+                                                                                           round(y1 * s))
+        rgb = None if image.rgb is None else image.rgb[r0:r1, c0:c1]
+        found = self.detector.detect(image.gray[r0:r1, c0:c1], rgb, min_face_size, s)
+        return [offset_box(b, round(c0 / s), round(r0 / s)) for b in found]
 
     def classify_faces(self, image: DecodedImage, boxes: list[Box]) -> list[dict[str, Any]]:
         """One answer dict per box (box, emotion, confidence, probabilities, detector), in one classifier call."""
-        probs = self.classifier.classify(self.classifier.crops(image.gray, image.rgb, boxes, self.align_faces))
+        crop_boxes = boxes
+        if image.scale != 1.0:  # boxes are in full-image pixels, the arrays at image.scale
+            height, width = image.gray.shape
+            crop_boxes = [scale_box(b, image.scale, width, height) or Box(min(width - 1, int(b.x * image.scale)),
+                                                                           min(height - 1, int(b.y * image.scale)),
+                                                                           1, 1) for b in boxes]
+        probs = self.classifier.classify(self.classifier.crops(image.gray, image.rgb, crop_boxes, self.align_faces))
         labels = self.classifier.labels
         return [self._face(box, row, labels) for box, row in zip(boxes, probs, strict=True)]
 

@@ -1,9 +1,10 @@
-"""The detector interface, the Box it returns, and what every detector shares: downscaling,
-clipping, non-maximum suppression. No FastAPI here."""
+"""The detector interface, the Box it returns, and what every detector shares: scaling,
+clipping, non-maximum suppression, the count of requests in flight. No FastAPI here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import cv2
@@ -25,26 +26,67 @@ class Box:
         return self.w * self.h
 
 
+class Occupancy:
+    """How many requests are in this process's pipelines right now (all models share one detector): a detector
+    may use several threads for one request only while it is the only one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __enter__(self) -> Occupancy:
+        with self._lock:
+            self.count += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.count -= 1
+
+
 class FaceDetector(Protocol):
     name: str
     needs_rgb: bool
+    occupancy: Occupancy
 
-    def detect(self, gray: np.ndarray, rgb: np.ndarray | None, min_size: int) -> list[Box]:
-        """Faces in the upright image (gray (H, W); rgb (H, W, 3) when needs_rgb), clipped to it."""
+    def scale_for(self, width: int, height: int, min_size: int) -> float:
+        """The scale (<= 1) at which this detector looks at a width x height image for faces of ``min_size``
+        px and more: an image decoded at that scale or larger gives the same boxes as the full image."""
+        ...
+
+    def detect(self, gray: np.ndarray, rgb: np.ndarray | None, min_size: int, scale: float = 1.0) -> list[Box]:
+        """Faces in the upright image (gray (h, w); rgb (h, w, 3) when needs_rgb), which is the full image
+        decoded at ``scale``. ``min_size`` and the boxes are in full-image pixels; boxes are clipped to it."""
         ...
 
     def describe(self) -> dict[str, Any]: ...
 
 
-def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """(copy whose longer side is at most max_side, factor to multiply its coordinates back by)."""
+def shrink_for(width: int, height: int, max_side: int) -> float:
+    """The scale (<= 1) that brings the longer side down to ``max_side`` (0: no bound)."""
+    longest = max(width, height)
+    return 1.0 if max_side <= 0 or longest <= max_side else max_side / longest
+
+
+def resize_to(image: np.ndarray, scale: float) -> tuple[np.ndarray, float, float]:
+    """(the image resized by ``scale`` (area averaging), the x and y factors from its pixels back to the input's).
+    A scale >= 1 returns the image itself."""
     h, w = image.shape[:2]
-    longest = max(h, w)
-    if longest <= max_side:
-        return image, 1.0
-    scale = longest / max_side
-    small = cv2.resize(image, (max(1, round(w / scale)), max(1, round(h / scale))), interpolation=cv2.INTER_AREA)
-    return small, scale
+    if scale >= 1.0:
+        return image, 1.0, 1.0
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA), w / nw, h / nh
+
+
+def scale_box(box: Box, factor: float, width: int, height: int) -> Box | None:
+    """The box (and landmarks) multiplied by ``factor``, clipped to width x height."""
+    marks = None if box.landmarks is None else tuple((x * factor, y * factor) for x, y in box.landmarks)
+    return clip_box(box.x * factor, box.y * factor, box.w * factor, box.h * factor, width, height, box.score, marks)
+
+
+def offset_box(box: Box, dx: int, dy: int) -> Box:
+    marks = None if box.landmarks is None else tuple((x + dx, y + dy) for x, y in box.landmarks)
+    return replace(box, x=box.x + dx, y=box.y + dy, landmarks=marks)
 
 
 def clip_box(x: float, y: float, w: float, h: float, width: int, height: int, score: float | None = None,

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from service.detectors.base import Box, clip_box, nms
+from service.detectors.base import Box, Occupancy, clip_box, nms
 from service.errors import DetectionFailed
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "detectors" / "blazeface_full_range.onnx"
@@ -47,6 +47,7 @@ class BlazeFaceDetector:
         self.confidence = confidence
         self.nms_iou = nms_iou
         self.anchors = anchors()
+        self.occupancy = Occupancy()
 
     def letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
         """The image scaled to fit 192x192 (top-left, black padding), as [-1, 1] floats; and the scale."""
@@ -57,10 +58,14 @@ class BlazeFaceDetector:
         canvas[:nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
         return canvas.astype(np.float32) / 127.5 - 1.0, scale
 
-    def detect(self, gray: np.ndarray, rgb: np.ndarray | None, min_size: int) -> list[Box]:
-        height, width = gray.shape
+    def scale_for(self, width: int, height: int, min_size: int) -> float:
+        return min(1.0, INPUT / max(width, height))  # it always looks at the image fitted into 192x192
+
+    def detect(self, gray: np.ndarray, rgb: np.ndarray | None, min_size: int, scale: float = 1.0) -> list[Box]:
+        height, width = round(gray.shape[0] / scale), round(gray.shape[1] / scale)
         source = rgb if rgb is not None else cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
-        tensor, scale = self.letterbox(source)
+        tensor, fit = self.letterbox(source)
+        scale = fit * scale  # input pixels per full-image pixel
         try:
             raw_boxes, raw_scores = self.session.run(None, {self.input_name: tensor[None]})
         except Exception:  # onnxruntime's own error types

@@ -8,7 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from service.detectors.base import Box, clip_box, downscale, nms
+from service.detectors.base import Box, Occupancy, clip_box, nms, resize_to, shrink_for
 from service.errors import DetectionFailed
 
 
@@ -24,6 +24,7 @@ class HaarDetector:
         self.nms_iou = nms_iou
         self.path = str(cv2.data.haarcascades) + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
         self._local = threading.local()  # a CascadeClassifier must not be shared between threads
+        self.occupancy = Occupancy()
         if self._cascade().empty():
             raise RuntimeError(f"OpenCV could not load the Haar cascade {self.path}")
 
@@ -33,17 +34,22 @@ class HaarDetector:
             cascade = self._local.cascade = cv2.CascadeClassifier(self.path)
         return cascade
 
-    def detect(self, gray: np.ndarray, rgb: np.ndarray | None, min_size: int) -> list[Box]:
+    def scale_for(self, width: int, height: int, min_size: int) -> float:
+        return shrink_for(width, height, self.max_side)
+
+    def detect(self, gray: np.ndarray, rgb: np.ndarray | None, min_size: int, scale: float = 1.0) -> list[Box]:
         height, width = gray.shape
-        small, scale = downscale(gray, self.max_side)
-        small_min = max(1, int(min_size / scale))
+        full_w, full_h = round(width / scale), round(height / scale)
+        small, fx, fy = resize_to(gray, self.scale_for(full_w, full_h, min_size) / scale)
+        fx, fy = fx / scale, fy / scale  # cascade pixels -> full-image pixels
+        small_min = max(1, int(min_size / max(fx, fy)))
         try:
             found = self._cascade().detectMultiScale(
                 small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(small_min, small_min)
             )
         except cv2.error:
             raise DetectionFailed("Face detection failed on this image.") from None
-        boxes = [clip_box(x * scale, y * scale, w * scale, h * scale, width, height) for x, y, w, h in found]
+        boxes = [clip_box(x * fx, y * fy, w * fx, h * fy, full_w, full_h) for x, y, w, h in found]
         return nms([b for b in boxes if b is not None], self.nms_iou)
 
     def describe(self) -> dict[str, Any]:

@@ -8,7 +8,19 @@ import pytest
 
 from bench.photos import ASTRONAUT_FACE, HOPPER_FACE, grace_hopper, group_photos, no_face_photos
 from service.config import Settings
-from service.detectors import DETECTORS, Box, HaarDetector, YuNetDetector, clip_box, create_detector, downscale, nms
+from service.detectors import (
+    DETECTORS,
+    Box,
+    HaarDetector,
+    YuNetDetector,
+    clip_box,
+    create_detector,
+    nms,
+    resize_to,
+    scale_box,
+    shrink_for,
+)
+from service.detectors.yunet import FACE_PX, suppress
 from service.errors import DetectionFailed
 from tests.service.conftest import iou, post_image
 
@@ -85,26 +97,57 @@ def test_a_face_cut_by_the_border_is_clipped_to_the_image(detector, astronaut):
         assert b.x >= 0 and b.y >= 0 and b.x + b.w <= cut.shape[1] and b.y + b.h <= cut.shape[0]
 
 
-def test_downscale_clip_and_nms():
-    small, scale = downscale(np.zeros((3000, 4000), np.uint8), 640)
-    assert small.shape == (480, 640) and scale == 4000 / 640
+def test_resize_clip_scale_and_nms():
+    small, fx, fy = resize_to(np.zeros((3000, 4000), np.uint8), shrink_for(4000, 3000, 640))
+    assert small.shape == (480, 640) and fx == fy == 4000 / 640
+    same, fx, fy = resize_to(small, 1.5)
+    assert same is small and fx == fy == 1.0
+    assert shrink_for(4000, 3000, 0) == 1.0
     assert clip_box(-10, -5, 50, 40, width=100, height=100) == Box(0, 0, 40, 35)
     assert clip_box(120, 10, 10, 10, width=100, height=100) is None
+    assert scale_box(Box(40, 20, 80, 60, 0.9, ((50.0, 30.0),)), 0.25, 100, 100) == Box(10, 5, 20, 15, 0.9,
+                                                                                      ((12.5, 7.5),))
     a, b, c = Box(0, 0, 10, 10, 0.9), Box(1, 1, 10, 10, 0.8), Box(50, 50, 10, 10, 0.7)
     assert nms([b, c, a], 0.4) == [a, c]
+    xywh = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 10, 10], [0, 0, 10, 40]], np.float32)
+    assert suppress(xywh, 0.3) == [0, 2, 3]  # best first; the tall box overlaps the first at IoU 1/4
+
+
+def test_yunet_shrinks_a_frame_only_as_far_as_the_smallest_face_allows():
+    yunet = YuNetDetector(max_side=960)  # the default is 640
+    assert yunet.scale_for(640, 480, min_size=24) == pytest.approx(FACE_PX / 24)
+    assert yunet.scale_for(640, 480, min_size=10) == 1.0  # never enlarged
+    assert yunet.scale_for(640, 480, min_size=80) == pytest.approx(FACE_PX / 80)
+    assert yunet.scale_for(4032, 3024, min_size=24) == pytest.approx(960 / 4032)  # the cost bound
+
+
+def test_yunet_finds_a_face_at_the_smallest_size_asked_for(astronaut):
+    """The astronaut's face shrunk to about 28 px wide: found with min_size 24 in a 640x480 frame (looked at
+    20/24 of its size) and, without the cost bound, in a 1280x720 one; not with min_size 60 (the frame shrunk
+    to 1/3: a 9 px face), nor in 1280x720 under the default 640 px bound (a 14 px face)."""
+    head = cv2.resize(astronaut[40:200, 150:300], (48, 51), interpolation=cv2.INTER_AREA)
+    for width, height in ((640, 480), (1280, 720)):
+        frame = np.full((height, width, 3), 120, np.uint8)
+        frame[200:251, 300:348] = head
+        yunet = YuNetDetector(max_side=0 if width > 640 else 640)
+        found = yunet.detect(gray(frame), frame, min_size=24)
+        assert len(found) == 1 and 300 <= found[0].x <= 320 and 24 <= found[0].w <= 36, (width, found)
+        assert yunet.detect(gray(frame), frame, min_size=60) == []
+        if width > 640:
+            assert YuNetDetector().detect(gray(frame), frame, min_size=24) == []
 
 
 def test_detector_failure_is_a_clean_error_not_a_crash(make_app, astronaut_jpeg, monkeypatch):
-    import ctypes
-
     from fastapi.testclient import TestClient
 
-    def broken(*args):  # libfacedetection returns a null pointer when it cannot run
-        return ctypes.POINTER(ctypes.c_int)()
+    class Broken:
+        def run(self, *args):  # what onnxruntime raises is its own type
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
 
     with TestClient(make_app()) as client:
-        pipeline = client.app.state.service.pipeline
-        monkeypatch.setattr(pipeline.detector, "_fn", broken)
+        detector = client.app.state.service.pipeline.detector
+        monkeypatch.setattr(detector, "_serial", Broken())
+        monkeypatch.setattr(detector, "_parallel", Broken())
         r = post_image(client, astronaut_jpeg)
         assert r.status_code == 500
         assert r.json() == {"detail": "Face detection failed on this image.", "code": "detection_failed"}

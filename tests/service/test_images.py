@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from service.images import decode, sniff
+from service.images import dct_reduction, decode, sniff
 from tests.service.conftest import ASTRONAUT_FACE, encode, iou, post_image
 from tests.service.test_errors import png_declaring
 
@@ -99,3 +100,80 @@ def test_refusals_are_typed(astronaut):
         decode(encode(astronaut, "PNG")[:5000], LIMIT)
     with pytest.raises(BadRequest, match="empty"):
         decode(b"", LIMIT)
+
+
+# --- reduced (DCT-scaled) JPEG decoding ---
+
+def big_jpeg(astronaut, size=(4032, 3024), orientation: int | None = None) -> tuple[bytes, np.ndarray]:
+    rgb = np.ascontiguousarray(cv2.resize(astronaut, size, interpolation=cv2.INTER_CUBIC))
+    if orientation is not None:
+        return with_exif_orientation(rgb, orientation), rgb
+    return encode(rgb, "JPEG"), rgb
+
+
+def test_dct_reduction_is_the_largest_that_keeps_the_scale_asked_for():
+    assert dct_reduction(4032, 3024, 0.2) == 4
+    assert dct_reduction(4032, 3024, 0.125) == 8
+    assert dct_reduction(1920, 1080, 0.34) == 2
+    assert dct_reduction(640, 480, 0.51) == 1
+    assert dct_reduction(640, 480, 1.0) == 1
+    assert dct_reduction(6, 6, 0.01) == 4  # at least one pixel each way
+
+
+def test_a_large_jpeg_is_decoded_at_the_dct_scale_asked_for(astronaut):
+    data, rgb = big_jpeg(astronaut)
+    decoded = decode(data, LIMIT, want_rgb=True, min_scale=0.2)
+    assert decoded.scale == 0.25 and decoded.rgb is not None
+    assert decoded.rgb.shape == (756, 1008, 3) and decoded.gray.shape == (756, 1008)
+    assert (decoded.width, decoded.height) == (4032, 3024)  # the full image's size, for the boxes
+    expected = cv2.resize(rgb, (1008, 756), interpolation=cv2.INTER_AREA).astype(np.int16)
+    assert np.abs(decoded.rgb.astype(np.int16) - expected).mean() < 3  # the same picture, 16x fewer pixels
+    gray_only = decode(data, LIMIT, min_scale=lambda w, h: 500 / w)  # a rule given the upright size
+    assert gray_only.scale == 0.125 and gray_only.rgb is None and gray_only.gray.shape == (378, 504)
+
+
+def test_reduced_decoding_keeps_exif_orientation(astronaut):
+    stored = np.ascontiguousarray(np.rot90(cv2.resize(astronaut, (3000, 4000)), k=1))  # 4000 wide, 3000 high
+    data = with_exif_orientation(stored, 6)
+    seen: list[tuple[int, int]] = []
+    decoded = decode(data, LIMIT, want_rgb=True, min_scale=lambda w, h: seen.append((w, h)) or 0.25)
+    assert seen == [(3000, 4000)]  # the rule is given the upright size
+    assert decoded.scale == 0.25 and decoded.gray.shape == (1000, 750) and (decoded.width, decoded.height) == (3000,
+                                                                                                             4000)
+    upright = cv2.resize(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY), (750, 1000), interpolation=cv2.INTER_AREA)
+    assert np.abs(decoded.gray.astype(np.int16) - upright.astype(np.int16)).mean() < 6
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillow_at_full_and_reduced_scale(astronaut, orientation):
+    photo = np.ascontiguousarray(astronaut[:, :384])  # not square, so a wrong rotation changes the shape
+    data = with_exif_orientation(photo, orientation)
+    with Image.open(io.BytesIO(data)) as image:
+        expected = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    full = decode(data, LIMIT, want_rgb=True)
+    assert full.rgb is not None and full.scale == 1.0
+    np.testing.assert_array_equal(full.rgb, expected)
+    half = decode(data, LIMIT, want_rgb=True, min_scale=0.5)
+    assert half.rgb is not None and half.scale == 0.5 and (half.width, half.height) == expected.shape[1::-1]
+    shrunk = cv2.resize(expected, half.rgb.shape[1::-1], interpolation=cv2.INTER_AREA).astype(np.int16)
+    assert np.abs(half.rgb.astype(np.int16) - shrunk).mean() < 4
+
+
+def test_only_jpeg_is_decoded_reduced(astronaut):
+    big = cv2.resize(astronaut, (2048, 2048))
+    for kind in ("PNG", "WEBP", "BMP"):
+        decoded = decode(encode(big, kind), LIMIT, min_scale=0.125)
+        assert decoded.scale == 1.0 and decoded.gray.shape == (2048, 2048), kind
+
+
+def test_limits_and_errors_are_the_same_when_decoding_reduced(astronaut):
+    data, _ = big_jpeg(astronaut)
+    with pytest.raises(PayloadTooLarge, match=r"4032x3024 pixels"):
+        decode(data, max_pixels=12_000_000, min_scale=0.125)
+    with pytest.raises(BadRequest, match="truncated"):
+        decode(data[: len(data) // 2], LIMIT, min_scale=0.125)
+    with pytest.raises(BadRequest, match="corrupt"):
+        decode(data[:3] + bytes(100) + data[103:], LIMIT, min_scale=0.125)
+    sof = data.find(b"\xff\xc0")  # zero width and height in the frame header
+    with pytest.raises(BadRequest, match="cannot be decoded"):
+        decode(data[: sof + 5] + bytes(4) + data[sof + 9 :], LIMIT, min_scale=0.125)

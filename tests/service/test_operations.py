@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from tests.service.conftest import FER_LABELS, post_image
@@ -19,8 +20,9 @@ def test_model_info_comes_from_the_contract(client):
     assert info["input"] == {"name": "image", "height": 48, "width": 48, "channels": 1, "colour": "gray",
                              "value_range": [0.0, 255.0]}
     assert info["training"]["metrics"]["PrivateTest"]["accuracy"] == 0.5
-    assert info["detector"] == {"name": "yunet", "library": "libfacedetection (yuface wheel)", "confidence": 0.6,
-                                "max_side": 640, "nms_iou": 0.4}
+    assert info["detector"] == {"name": "yunet", "model": "YuNet-s (libfacedetection, ONNX)", "confidence": 0.6,
+                                "face_px": 20, "max_side": 640, "nms_iou": 0.4,
+                                "threads": {"under_load": 1, "idle": os.cpu_count()}}
 
 
 def metric(text: str, line_start: str) -> float:

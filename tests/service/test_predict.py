@@ -52,8 +52,9 @@ def test_faces_come_largest_first_and_max_faces_keeps_the_largest(client, astron
     assert len(only) == 1 and only[0]["box"] == body["faces"][0]["box"]
     small_ignored = post_image(client, encode(canvas), min_face_size=120).json()["faces"]
     big_box = body["faces"][0]["box"]
-    assert len(small_ignored) == 1  # the pyramid starts at minSize, so the box can move by a few pixels
-    assert iou(small_ignored[0]["box"], (big_box["x"], big_box["y"], big_box["w"], big_box["h"])) > 0.8
+    assert len(small_ignored) == 1
+    # min_face_size 120 lets the frame shrink to 20/120 (the face to ~23 px), where the box is less precise
+    assert iou(small_ignored[0]["box"], (big_box["x"], big_box["y"], big_box["w"], big_box["h"])) > 0.6
 
 
 def test_labels_come_from_the_models_metadata(make_app, tmp_path, astronaut_jpeg):
