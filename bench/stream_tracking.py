@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from websockets.asyncio.client import connect
 
-from bench.moving_people import Frame, box_iou, crossing, detectable_faces, label_faces, line, render
+from bench import moving_people
+from bench.moving_people import Frame, box_iou, crossing, detectable_faces, label_faces, line
 from bench.photos import jpeg
 from bench.server import serving
 
@@ -107,7 +108,7 @@ def crossing_gaps(pipeline: Any, faces48: np.ndarray, every: int, n: int = 90) -
         a = replace(a, path=line((100, 200), (540, 200), 0, n - 1))
         b = replace(b, path=line((540, 200 + gap), (100, 200 + gap), 0, n - 1))
         for people in ([a, b], [b, a]):
-            video = list(render(people, n))
+            video = list(moving_people.render(people, n))
             tracker = StreamTracker(StreamOptions(detect_every=every))
             ids: dict[str, list[int]] = {}
             for i, frame in enumerate(video):
@@ -126,7 +127,7 @@ def run(data: str, workers: int, every: tuple[int, ...] = EVERY, frames: int = F
     reported is the median pass (tracking results do not vary: the video's clock, not the wall's)."""
     pipeline, count = detector_count()
     faces48 = detectable_faces(public_test_faces(data), count, 2)
-    video = list(render(crossing(faces48, frames), frames))
+    video = list(moving_people.render(crossing(faces48, frames), frames))
     payloads = [jpeg(f.rgb) for f in video]
     passes: dict[int, list[tuple[list[dict[str, Any]], float]]] = {n: [] for n in every}
     with serving(workers) as server:
@@ -149,3 +150,29 @@ def run(data: str, workers: int, every: tuple[int, ...] = EVERY, frames: int = F
     gaps = crossing_gaps(pipeline, faces48, DEFAULT_DETECT_EVERY)
     return {"frames": frames, "video_fps": FPS, "workers": workers, "rounds": rounds, "rows": rows,
             "default_detect_every": DEFAULT_DETECT_EVERY, "crossing": gaps}
+
+
+def render(r: dict[str, Any]) -> str:
+    """The section's markdown (bench/report.py's helpers)."""
+    from bench.report import fmt, pct, table
+
+    rows = [[str(x["detect_every"]) + (" (default)" if x["detect_every"] == r["default_detect_every"] else ""),
+             fmt(x["fps"], 1), str(x["full_detections"]), fmt(x["detect_ms_median"], 1), fmt(x["total_ms_median"], 1),
+             pct(x["recall"]), pct(x["recall_vs_every_frame"]), pct(x["worst_main_id_share"]), str(x["swapped_frames"])]
+            for x in r["rows"]]
+    gaps = [[f"{g['gap_px']} px", g["in_front"], f"{g['least_frames_in_view']} of {g['frames']}",
+             ", ".join(f"{name} {p['id_changes']}" for name, p in g["people"].items()),
+             pct(g["worst_main_id_share"]), str(g["swapped_frames"])] for g in r["crossing"]]
+    return (f"One lockstep stream of a {r['frames']}-frame video ({r['video_fps']} fps, 640x480): the astronaut and a "
+            "FER2013 PublicTest face cross, a second FER2013 face comes in from the edge (bench/moving_people.py); "
+            f"`?frame_rate={r['video_fps']}`, so tracking follows the video's clock. {r['workers']} worker processes; "
+            f"fps is the median of {r['rounds']} passes per setting, interleaved. Recall: true faces in view found "
+            "at IoU >= 0.5; against every frame: the faces that detecting every frame finds, found here too. "
+            "Held: the least share of a person's frames under their most frequent track id; swapped: frames in "
+            "which a person carried another person's id.\n\n"
+            + table(["detect_every", "fps", "full detections", "detect ms (median)", "total ms (median)", "recall",
+                     "recall vs every frame", "held", "swapped"], rows)
+            + f"\n\nTwo faces crossing, in process, detect_every {r['default_detect_every']}: their centres a vertical "
+            "gap apart, each in front in turn (the one behind is partly, at 0 px wholly, hidden).\n\n"
+            + table(["gap", "in front", "least frames in view", "track id changes", "held", "swapped"], gaps,
+                    text_columns=2))

@@ -7,7 +7,7 @@ Synchronous and free of FastAPI: routes run it on the inference threads.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,14 +35,16 @@ class Pipeline:
         self.align_faces = align_faces
         self.want_rgb = detector.needs_rgb or classifier.needs_rgb
 
-    def run_bytes(self, data: bytes, max_faces: int, min_face_size: int) -> Prediction:
+    def run_bytes(self, data: bytes, max_faces: int, min_face_size: int,
+                  find: Callable[[DecodedImage], list[Box]] | None = None) -> Prediction:
         """Decode only as much of the image as finding faces of ``min_face_size`` px needs, and more only when
-        the smallest face found would be cropped from fewer pixels than the classifier's input has."""
+        the smallest face found would be cropped from fewer pixels than the classifier's input has. ``find``
+        replaces find_faces (a stream looks near its tracked faces first: service/stream_tracking.py)."""
         with self.detector.occupancy:
             t0 = time.perf_counter()
             image = self.decode(data, min_face_size)
             t1 = time.perf_counter()
-            boxes = self.find_faces(image, max_faces, min_face_size)
+            boxes = find(image) if find is not None else self.find_faces(image, max_faces, min_face_size)
             t2 = time.perf_counter()
             needed = self.crop_scale(boxes)
             if image.scale < needed:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from service.detectors import Box
+from service.images import DecodedImage
 from service.pipeline import Pipeline
 from service.tracking import Tracker, TrackerConfig
 
@@ -53,26 +54,27 @@ class StreamTracker:
         self.last_t: float | None = None  # time of the last processed frame
 
     def process(self, pipeline: Pipeline, data: bytes, t: float, max_faces: int, min_face_size: int) -> FrameResult:
-        """Decode, find, classify and track one frame taken at ``t`` seconds. A frame that cannot be decoded
-        raises its ServiceError and leaves the tracks as they were."""
-        t0 = time.perf_counter()
-        image = pipeline.decode(data)
-        t1 = time.perf_counter()
-        regions = self.regions(t, image.width, image.height)
+        """Decode, find, classify and track one frame taken at ``t`` seconds (the pipeline's own decoding and
+        scales, as /predict; only the finding is the stream's). A frame that cannot be decoded raises its
+        ServiceError and leaves the tracks as they were."""
         detection = "full"
-        if regions is not None:
-            boxes = pipeline.find_faces(image, max_faces, min_face_size, regions)
-            if self._all_found_again(boxes, t, image.width, image.height):
-                detection = "regions"
-        if detection == "full":
-            boxes = pipeline.find_faces(image, max_faces, min_face_size)
-        t2 = time.perf_counter()
-        faces = pipeline.classify_faces(image, boxes)
-        t3 = time.perf_counter()
-        labels = pipeline.classifier.labels
+
+        def find(image: DecodedImage) -> list[Box]:
+            nonlocal detection
+            regions = self.regions(t, image.width, image.height)
+            if regions is not None:
+                boxes = pipeline.find_faces(image, max_faces, min_face_size, regions)
+                if self._all_found_again(boxes, t, image.width, image.height):
+                    detection = "regions"
+                    return boxes
+            return pipeline.find_faces(image, max_faces, min_face_size)
+
+        prediction = pipeline.run_bytes(data, max_faces, min_face_size, find=find)
+        t0 = time.perf_counter()
+        faces, labels = prediction.faces, pipeline.classifier.labels
+        boxes = [Box(f["box"]["x"], f["box"]["y"], f["box"]["w"], f["box"]["h"]) for f in faces]
         probs = np.array([[face["probabilities"][label] for label in labels] for face in faces])
-        probs = probs.reshape(-1, len(labels))
-        for face, tracked in zip(faces, self.tracker.update(boxes, t, probs), strict=True):
+        for face, tracked in zip(faces, self.tracker.update(boxes, t, probs.reshape(-1, len(labels))), strict=True):
             assert tracked.smoothed is not None
             best = int(tracked.smoothed.argmax())
             face.update({
@@ -83,9 +85,9 @@ class StreamTracker:
             })
         self.since_full = 0 if detection == "full" else (self.since_full or 0) + 1
         self.last_t = t
-        ms = {"decode": (t1 - t0), "detect": (t2 - t1), "classify": (t3 - t2), "total": time.perf_counter() - t0}
-        return FrameResult(faces, image.width, image.height, detection,
-                           {k: round(v * 1000, 3) for k, v in ms.items()})
+        timings = dict(prediction.timings_ms)
+        timings["total"] = round(timings["total"] + (time.perf_counter() - t0) * 1000, 3)
+        return FrameResult(faces, prediction.width, prediction.height, detection, timings)
 
     def regions(self, t: float, width: int, height: int) -> list[Box] | None:
         """Where to look for the tracked faces at time ``t``, or None when this frame needs a full detection."""

@@ -130,9 +130,9 @@ def slow_client(make_app, monkeypatch):
 
     real = Pipeline.run_bytes
 
-    def slow(self, *args):
+    def slow(self, *args, **kwargs):
         time.sleep(0.04)
-        return real(self, *args)
+        return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Pipeline, "run_bytes", slow)
     with TestClient(make_app()) as c:
