@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from batch import output
-from batch.labeller import LabelOptions, pipeline_identity, run_info
+from batch.labeller import LabelOptions, pipeline_identity, run_info, worker_settings
 from batch.parts import RunDir
 from batch.rows import output_format
 from batch.sources import find
@@ -54,7 +54,7 @@ def run_local(job: Job, workers: int) -> output.Totals:
     from batch import local
 
     job.prepare()
-    pipeline = load_pipeline(job.options.settings)  # fails here, before any worker, on a bad model
+    pipeline = load_pipeline(worker_settings(job.options.settings))  # fails here, before any worker, on a bad model
     info = run_info(pipeline)
     rundir = RunDir.open(job.parts_dir, job.fingerprint(pipeline), lambda: find(job.inputs), job.chunk_size)
     if rundir.resumed:

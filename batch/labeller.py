@@ -55,6 +55,15 @@ class VideoState:
     done: bool = False
 
 
+def worker_settings(settings: Settings) -> Settings:
+    """The settings of one worker's pipeline. Each worker (process or Ray actor) owns one core: a detector that
+    spreads one image over every core while it is its process's only request would make the workers fight
+    over the cores (measured: 2 workers on 2 cores, 8.8 photos/s so, 23.3 with one thread each)."""
+    if "detector_idle_threads" in type(settings).model_fields:
+        return settings.model_copy(update={"detector_idle_threads": 1})
+    return settings
+
+
 def run_info(pipeline: Pipeline) -> RunInfo:
     contract = pipeline.classifier.contract
     return RunInfo(tuple(contract.labels), contract.name, contract.version, pipeline.detector.name)
@@ -93,7 +102,7 @@ class Labeller:
         self.options = options
         settings = options.settings
         cv2.setNumThreads(settings.opencv_threads)  # as the service's lifespan does: the workers are the parallelism
-        self.pipeline = load_pipeline(settings)
+        self.pipeline = load_pipeline(worker_settings(settings))
         self.info = run_info(self.pipeline)
         self.max_faces, self.min_face_size = settings.max_faces, settings.min_face_size
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from batch import output, timeline
-from batch.labeller import Labeller, LabelOptions, run_info
+from batch.labeller import Labeller, LabelOptions, run_info, worker_settings
 from batch.sources import find
 from service.app import load_pipeline
 
@@ -74,7 +74,7 @@ def _cluster_cpus(ray: Any) -> int:
 
 
 def run(job: Job, address: str | None) -> output.Totals:
-    info = run_info(load_pipeline(job.options.settings))  # a bad model fails here, before Ray starts
+    info = run_info(load_pipeline(worker_settings(job.options.settings)))  # a bad model fails here, before Ray starts
     sources = find(job.inputs)
     staging = job.out.with_name(job.out.name + ".ray")
     shutil.rmtree(staging, ignore_errors=True)
