@@ -5,7 +5,8 @@ and docs/benchmarks.png.
 
 Sections: 1 classifier ceiling + model latency, 2 pipeline in process, 3 the fer package on the same photos,
 4 HTTP, 5 WebSocket, 6 memory, 7 training data load, 8 face detectors side by side,
-11 fer-batch (photos/s: local processes, Ray on one and two nodes, a /predict loop).
+11 fer-batch (photos/s: local processes, Ray on one and two nodes, a /predict loop), 12 one stream that
+follows people (fps and recall with and without detection only when needed; tracks through crossings).
 """
 
 from __future__ import annotations
@@ -152,6 +153,14 @@ def _batch(c: Context) -> dict[str, Any]:
     return batch_throughput.run(count=24 if quick else 240, count_small=4 if quick else 12, workers=c.workers)
 
 
+def _tracking(c: Context) -> dict[str, Any]:
+    from bench import stream_tracking
+
+    quick = c.profile is QUICK
+    return stream_tracking.run(c.data, c.workers, every=(1, 5) if quick else stream_tracking.EVERY,
+                               frames=60 if quick else stream_tracking.FRAMES, rounds=1 if quick else 3)
+
+
 SECTIONS: dict[int, list[tuple[str, Callable[[Context], dict[str, Any]]]]] = {
     1: [("classifier_ceiling", _ceiling), ("model_latency", _latency)],
     2: [("pipeline", _pipeline)],
@@ -162,6 +171,7 @@ SECTIONS: dict[int, list[tuple[str, Callable[[Context], dict[str, Any]]]]] = {
     7: [("parse", _parse)],
     8: [("detectors", _detectors)],
     11: [("batch", _batch)],
+    12: [("tracking", _tracking)],
 }
 
 

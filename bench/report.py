@@ -134,6 +134,12 @@ def detectors(r: dict[str, Any]) -> str:
             f"{r['min_face_size']} px; each detector as the service runs it.\n\n" + r["table"])
 
 
+def _tracking() -> Any:
+    from bench import stream_tracking
+
+    return stream_tracking
+
+
 def batch(r: dict[str, Any]) -> str:
     from bench import batch_throughput
 
@@ -151,6 +157,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "parse": ("7. Training data load", parse),
     "detectors": ("8. Face detectors side by side", detectors),
     "batch": ("11. fer-batch: photos labelled per second, every route", batch),
+    "tracking": ("12. One stream that follows people: detection only when needed", lambda r: _tracking().render(r)),
 }
 
 
