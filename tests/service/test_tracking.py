@@ -150,7 +150,7 @@ def test_live_tracks_never_exceed_the_limit():
 
 
 def test_state_stays_bounded_over_an_hour_long_stream():
-    """An hour at 5 frames a second, 400 people coming and going (a few in view at a time, one detection in ten
+    """An hour at 2 frames a second, 400 people coming and going (a few in view at a time, one detection in ten
     missed): a track lives only max_age_s past its last detection, so the live tracks never outnumber the
     detections of that last stretch, nor max_tracks; each track's state has one fixed size. So a stream's
     memory does not grow with its length."""
@@ -163,10 +163,11 @@ def test_state_stays_bounded_over_an_hour_long_stream():
     for _ in range(400):
         enter = float(rng.uniform(0, 3600))
         visits.append((enter, enter + float(rng.uniform(2, 30)), *rng.uniform(0, 1200, 2), float(rng.uniform(-40, 40))))
-    window: deque[int] = deque(maxlen=round(config.max_age_s * 5) + 1)  # detections per frame, last max_age_s
+    fps = 2
+    window: deque[int] = deque(maxlen=round(config.max_age_s * fps) + 1)  # detections per frame, last max_age_s
     most_live = 0
-    for i in range(3600 * 5):
-        t = i / 5
+    for i in range(3600 * fps):
+        t = i / fps
         boxes = [Box(round((x + vx * (t - s)) % 1200), round(y), 60, 60)
                  for s, e, x, y, vx in visits if s <= t <= e and rng.random() > 0.1]
         tracker.update(boxes, t, np.full((len(boxes), 7), 1 / 7))
