@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,11 @@ def run_local(job: Job, workers: int) -> output.Totals:
     if rundir.resumed:
         done = sum(rundir.is_done(t) for t in rundir.tasks)
         log.info("resuming %s: %d of %d tasks already committed", rundir.root, done, len(rundir.tasks))
+    started = time.perf_counter()
     local.run(rundir, job.options, workers, job.progress)
+    label_s = time.perf_counter() - started
     totals = output.merge(rundir.all_parts(), job.out, info)
+    totals.label_s = label_s if not rundir.resumed else None  # a resumed run's rate would count earlier work
     videos = [t for t in rundir.tasks if t.kind == "video"]
     output.write_videos(((t.paths[0], output.video_rows(rundir.parts(t), info)) for t in videos), job.out, info,
                         totals)

@@ -59,9 +59,7 @@ def worker_settings(settings: Settings) -> Settings:
     """The settings of one worker's pipeline. Each worker (process or Ray actor) owns one core: a detector that
     spreads one image over every core while it is its process's only request would make the workers fight
     over the cores (measured: 2 workers on 2 cores, 8.8 photos/s so, 23.3 with one thread each)."""
-    if "detector_idle_threads" in type(settings).model_fields:
-        return settings.model_copy(update={"detector_idle_threads": 1})
-    return settings
+    return settings.model_copy(update={"detector_idle_threads": 1})
 
 
 def run_info(pipeline: Pipeline) -> RunInfo:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from batch import timeline
@@ -23,18 +24,26 @@ log = logging.getLogger(__name__)
 class Totals:
     rows: int = 0
     faces: int = 0
+    items: int = 0  # photos and video frames (each has one row without a face index or with index 0)
     errors: Counter[str] = field(default_factory=Counter)
     videos: list[Path] = field(default_factory=list)  # timeline PNGs written
+    label_s: float | None = None  # the labelling itself: workers' start, reading, detecting, classifying, parts
 
     def add(self, table: pa.Table) -> None:
         self.rows += table.num_rows
         self.faces += table.num_rows - table["face_index"].null_count
+        first = pc.fill_null(pc.equal(table["face_index"], 0), True)
+        self.items += pc.sum(first.cast("int64")).as_py() or 0
         codes = table["error_code"].drop_null().to_pylist()
         self.errors.update(codes)
 
     def describe(self) -> str:
         errors = ", ".join(f"{code} {n}" for code, n in sorted(self.errors.items())) or "none"
-        return f"{self.rows} rows, {self.faces} faces, errors: {errors}"
+        text = f"{self.rows} rows, {self.faces} faces, errors: {errors}"
+        if self.label_s:
+            text += f"; labelled {self.items} photos and video frames in {self.label_s:.1f} s " \
+                    f"({self.items / self.label_s:.1f}/s)"
+        return text
 
 
 def videos_dir(out: Path) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,11 +88,14 @@ def run(job: Job, address: str | None) -> output.Totals:
         dataset = dataset.map_batches(RayLabeller, fn_constructor_args=(job.options,), batch_size=BATCH_FILES,
                                       batch_format="numpy", num_cpus=1,
                                       compute=ray.data.ActorPoolStrategy(size=cpus))
-        dataset.write_parquet(str(staging))
+        started = time.perf_counter()
+        dataset.write_parquet(str(staging))  # runs the pipeline
+        label_s = time.perf_counter() - started
     finally:
         ray.shutdown()
     parts = sorted(staging.glob("*.parquet"))  # Ray names them in block order: with preserve_order, input order
     totals = output.merge(parts, job.out, info)
+    totals.label_s = label_s
     output.write_videos(_video_rows(staging, parts, [s.path for s in sources if s.kind == "video"], info),
                         job.out, info, totals)
     if not job.keep_parts:

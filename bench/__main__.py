@@ -149,8 +149,7 @@ def _detectors(c: Context) -> dict[str, Any]:
 def _batch(c: Context) -> dict[str, Any]:
     from bench import batch_throughput
 
-    quick = c.profile is QUICK
-    return batch_throughput.run(count=24 if quick else 240, count_small=4 if quick else 12, workers=c.workers)
+    return batch_throughput.run(count=24 if c.profile is QUICK else 240, workers=c.workers)
 
 
 def _tracking(c: Context) -> dict[str, Any]:

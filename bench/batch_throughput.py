@@ -6,17 +6,19 @@
   ray_cluster.py), the cores split between them, the driver on the head;
 - ``predict_loop``: what people write today: one POST /predict after another to one server process.
 
-Each fer-batch route runs twice, on a few photos and on all of them: ``images_per_s`` is the whole run
-(start-up included), ``steady_images_per_s`` the difference between the two runs (start-up excluded). Peak PSS
-is the fer-batch process tree's: its workers; with ``--ray`` the local Ray instance it starts; with two nodes only
-the driver (the nodes' raylets are not its children). The photos: 640x480 and 1280x720 frames with 1-3 real
-faces (bench/photos.py), as JPEG.
+For each route: ``images_per_s`` over the whole run (start-up included: the CLI, the workers' model loads, Ray's
+start or connection, the merge) and ``labelling_images_per_s`` over the labelling itself (fer-batch's own
+measure, in its last log line: from starting the workers, or running the Ray Data pipeline, to the last part).
+Peak PSS is the fer-batch process tree's: its workers; with ``--ray`` the local Ray instance it starts; with two
+nodes only the driver (the nodes' raylets are not its children). The photos: 640x480 and 1280x720 frames with
+1-3 real faces (bench/photos.py), as JPEG.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -66,7 +68,11 @@ class PeakPss:
         return round(self.peak, 1)
 
 
-def timed_cli(argv: Sequence[str], prefix: Sequence[str] = (), env: dict[str, str] | None = None) -> dict[str, Any]:
+LABELLED = re.compile(r"labelled (\d+) photos and video frames in ([0-9.]+) s")
+
+
+def timed_cli(argv: Sequence[str], count: int, prefix: Sequence[str] = (),
+              env: dict[str, str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     proc = subprocess.Popen([*prefix, *CLI, *argv, "--no-progress", "--overwrite"], cwd=ROOT,
                             env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -75,20 +81,12 @@ def timed_cli(argv: Sequence[str], prefix: Sequence[str] = (), env: dict[str, st
     _, stderr = proc.communicate(timeout=1800)
     seconds = time.perf_counter() - started
     peak = memory.stop()
-    if proc.returncode != 0:
+    found = LABELLED.search(stderr)
+    if proc.returncode != 0 or found is None or int(found.group(1)) != count:
         raise RuntimeError(f"fer-batch {' '.join(argv)} exited {proc.returncode}: {stderr[-2000:]}")
-    return {"seconds": round(seconds, 2), "peak_pss_mb": peak}
-
-
-def route(small: Path, large: Path, count_small: int, count_large: int, out: Path, extra: Sequence[str] = (),
-          prefix: Sequence[str] = (), env: dict[str, str] | None = None) -> dict[str, Any]:
-    first = timed_cli([str(small), "--out", str(out), *extra], prefix, env)
-    full = timed_cli([str(large), "--out", str(out), *extra], prefix, env)
-    extra_s = full["seconds"] - first["seconds"]
-    return {"seconds": full["seconds"], "seconds_small": first["seconds"],
-            "images_per_s": round(count_large / full["seconds"], 2),
-            "steady_images_per_s": round((count_large - count_small) / extra_s, 2) if extra_s > 0 else None,
-            "peak_pss_mb": full["peak_pss_mb"], "peak_pss_mb_small": first["peak_pss_mb"]}
+    label_s = float(found.group(2))
+    return {"seconds": round(seconds, 2), "labelling_seconds": label_s, "images_per_s": round(count / seconds, 2),
+            "labelling_images_per_s": round(count / label_s, 2), "peak_pss_mb": peak}
 
 
 def predict_loop(files: list[Path]) -> dict[str, Any]:
@@ -103,11 +101,11 @@ def predict_loop(files: list[Path]) -> dict[str, Any]:
             r = client.post("/predict", files={"file": (path.name, path.read_bytes(), "image/jpeg")})
             r.raise_for_status()
         seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 2), "images_per_s": round(len(files) / seconds, 2), "server_processes": 1}
+    return {"seconds": round(seconds, 2), "images_per_s": round(len(files) / seconds, 2),
+            "labelling_images_per_s": round(len(files) / seconds, 2), "server_processes": 1}
 
 
-def two_nodes(small: Path, large: Path, count_small: int, count_large: int, out: Path, work: Path,
-              cores: int) -> dict[str, Any]:
+def two_nodes(folder: Path, count: int, out: Path, work: Path, cores: int) -> dict[str, Any]:
     if os.geteuid() != 0:
         return {"available": False, "reason": "needs root (network namespaces)"}
     try:
@@ -116,30 +114,29 @@ def two_nodes(small: Path, large: Path, count_small: int, count_large: int, out:
         return {"available": False, "reason": f"tests/cluster not importable ({exc})"}
     per_node = max(1, cores // 2)
     with ray_cluster(2, work, cpus_per_node=per_node, timeout_s=240) as cluster:
-        result = route(small, large, count_small, count_large, out, ["--ray-address", cluster.address],
-                       prefix=cluster.head.command([]), env=cluster.env)
+        result = timed_cli([str(folder), "--out", str(out), "--ray-address", cluster.address], count,
+                           prefix=cluster.head.command([]), env=cluster.env)
     return {"available": True, "cpus_per_node": per_node, **result}
 
 
-def run(count: int = 240, count_small: int = 12, workers: int | None = None,
+def run(count: int = 240, workers: int | None = None,
         routes: Sequence[str] = ("local", "ray_1_node", "ray_2_nodes", "predict_loop")) -> dict[str, Any]:
     cores = workers or os.cpu_count() or 1
-    results: dict[str, Any] = {"images": count, "images_small": count_small, "cores": cores, "routes": {}}
+    results: dict[str, Any] = {"images": count, "cores": cores, "routes": {}}
     with tempfile.TemporaryDirectory(prefix="fer-batch-bench-") as tmp:
         work = Path(tmp)
-        files = write_photos(work / "large", count)
-        write_photos(work / "small", count_small)
-        small, large = work / "small", work / "large"
+        folder = work / "photos"
+        files = write_photos(folder, count)
         out = work / "labels.parquet"
         for name in routes:
             log.info("fer-batch throughput: %s", name)
             try:
                 if name == "local":
-                    r = route(small, large, count_small, count, out, ["--workers", str(cores)])
+                    r = timed_cli([str(folder), "--out", str(out), "--workers", str(cores)], count)
                 elif name == "ray_1_node":
-                    r = route(small, large, count_small, count, out, ["--ray"])
+                    r = timed_cli([str(folder), "--out", str(out), "--ray"], count)
                 elif name == "ray_2_nodes":
-                    r = two_nodes(small, large, count_small, count, out, work / "cluster", cores)
+                    r = two_nodes(folder, count, out, work / "cluster", cores)
                 else:
                     r = predict_loop(files)
             except Exception as exc:  # one route failing must not lose the others
@@ -157,9 +154,7 @@ def render(r: dict[str, Any]) -> str:
         if "error" in x or x.get("available") is False:
             rows.append([name, x.get("error") or x.get("reason", "-"), "-", "-", "-"])
             continue
-        rows.append([name, fmt(x.get("images_per_s"), 1), fmt(x.get("steady_images_per_s"), 1),
+        rows.append([name, fmt(x.get("labelling_images_per_s"), 1), fmt(x.get("images_per_s"), 1),
                      fmt(x.get("seconds"), 1), fmt(x.get("peak_pss_mb"), 0)])
-    head = ["route", "images/s (whole run)", "images/s (start-up excluded)", f"s for {r['images']} photos",
-            "peak PSS, MB"]
-    return (f"{r['images']} photos (and {r['images_small']} for the start-up estimate), {r['cores']} cores.\n\n"
-            + table(head, rows))
+    head = ["route", "photos/s labelling", "photos/s whole run", "whole run, s", "peak PSS, MB"]
+    return f"{r['images']} photos, {r['cores']} cores.\n\n" + table(head, rows)
