@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,10 @@ class YuNetDetector:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        # Frame sizes vary: an arena would keep the largest frame's buffers for good; malloc gives them back.
-        options.enable_cpu_mem_arena = False
+        # Both sessions draw on one arena (measured: +43 MB after a few hundred photos instead of +53 MB with an
+        # arena each, and +113 MB without an arena, where malloc keeps the freed frame buffers per thread).
+        shared_arena(ort)
+        options.add_session_config_entry("session.use_env_allocators", "1")
         if threads > 1:  # threads that spin while waiting would take the core from another request's decoding
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
@@ -109,6 +112,13 @@ class YuNetDetector:
         return {"name": self.name, "model": "YuNet-s (libfacedetection, ONNX)", "confidence": self.confidence,
                 "face_px": FACE_PX, "max_side": self.max_side, "nms_iou": self.nms_iou,
                 "threads": {"under_load": self.threads, "idle": self.idle_threads}}
+
+
+@cache
+def shared_arena(ort: Any) -> None:
+    """Register onnxruntime's process-wide CPU arena once; sessions that opt in (use_env_allocators) share it."""
+    info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+    ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))  # defaults: no limit, grow by doubling
 
 
 def suppress(xywh: np.ndarray, iou: float) -> list[int]:
