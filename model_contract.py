@@ -59,6 +59,20 @@ class CropSpec:
     scale: float = 1.0
     shift_y: float = 0.0
 
+    @classmethod
+    def parse(cls, text: str) -> CropSpec:
+        """'box', 'square', 'square:1.1' or 'square:1.1:-0.025' (shape:scale:shift_y)."""
+        parts = text.split(":")
+        if len(parts) > 3 or parts[0] not in ("box", "square"):
+            raise ContractError(f"a crop rule is box|square[:scale[:shift_y]], got {text!r}")
+        try:
+            numbers = [float(v) for v in parts[1:]]
+        except ValueError:
+            raise ContractError(f"a crop rule's scale and shift_y are numbers, got {text!r}") from None
+        crop = cls(parts[0], *numbers)  # type: ignore[arg-type]
+        _validate_crop(crop)
+        return crop
+
     def region(self, x: float, y: float, w: float, h: float) -> tuple[float, float, float, float]:
         """(x, y, w, h) of the region to cut for a detector box; it may reach outside the image."""
         if self.shape == "box":
@@ -176,16 +190,19 @@ def _validate(c: ModelContract) -> None:
         raise ContractError("contract input value range must be finite with value_min < value_max")
     if c.output.kind not in ("probabilities", "logits"):
         raise ContractError(f"contract output kind must be 'probabilities' or 'logits', got {c.output.kind!r}")
-    crop = c.crop
+    _validate_crop(c.crop)
+    t = c.temperature
+    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) or t <= 0:
+        raise ContractError(f"contract temperature must be a positive number, got {t!r}")
+
+
+def _validate_crop(crop: CropSpec) -> None:
     if crop.shape not in ("box", "square"):
         raise ContractError(f"contract crop shape must be 'box' or 'square', got {crop.shape!r}")
     if not (isinstance(crop.scale, int | float) and math.isfinite(crop.scale) and 0.25 <= crop.scale <= 4.0):
         raise ContractError(f"contract crop scale must be a number from 0.25 to 4, got {crop.scale!r}")
     if not (isinstance(crop.shift_y, int | float) and math.isfinite(crop.shift_y) and abs(crop.shift_y) <= 0.5):
         raise ContractError(f"contract crop shift_y must be a number from -0.5 to 0.5, got {crop.shift_y!r}")
-    t = c.temperature
-    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) or t <= 0:
-        raise ContractError(f"contract temperature must be a positive number, got {t!r}")
 
 
 # -- ONNX metadata -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from service.catalog import default_model_path
 from service.classifier import EmotionClassifier
 from service.config import Settings
 from service.detectors import Box, create_detector
@@ -79,12 +80,12 @@ def _iou(a: Box, b: Box) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=os.environ.get("FER2013_CSV", "../shared/data/fer2013.csv.gz"))
-    p.add_argument("--model", default=str(Settings().model_path))
+    p.add_argument("--model", default=None, help="ONNX model (default: the service's default model)")
     p.add_argument("--split", default="PublicTest", choices=("PublicTest", "PrivateTest"))
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--detector", default="yunet")
     args = p.parse_args()
-    out = run(args.data, args.model, args.split, args.n, args.detector)
+    out = run(args.data, args.model or str(default_model_path(Settings())), args.split, args.n, args.detector)
     print(json.dumps(out, indent=2))
     print("| tilt | detected | accuracy without alignment | with alignment |\n|---:|---:|---:|---:|")
     for angle, r in out["by_angle"].items():

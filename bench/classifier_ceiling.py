@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from bench.stats import rate, ratio
+from service.catalog import default_model_path
 from service.classifier import EmotionClassifier
 from service.config import Settings
 from service.detectors import Box
@@ -48,7 +49,7 @@ def run(faces: np.ndarray, model: Path | None = None, batches: tuple[int, ...] =
         rounds: int = 5, seed: int = 0) -> dict[str, Any]:
     """Faces/s ours vs bare per batch size; ``seconds`` is the total time per batch size and side."""
     settings = Settings()
-    path = model or settings.model_path
+    path = model or default_model_path(settings)
     classifier = EmotionClassifier.load(path, settings.ort_intra_threads, settings.ort_inter_threads)
     session = bare_session(path, settings.ort_intra_threads, settings.ort_inter_threads)
     name = session.get_inputs()[0].name

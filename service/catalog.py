@@ -76,3 +76,12 @@ def describe_all(classifiers: dict[str, EmotionClassifier], default: str) -> dic
     """``GET /v1/models``: every model with its labels, metrics, input spec, crop rule and measured latency."""
     return {"default": default,
             "models": [{**c.describe(), "default": name == default} for name, c in classifiers.items()]}
+
+
+def default_model_path(settings: Any) -> Path:
+    """The file of the model a request without ?model= gets, under ``settings`` (for tools and benchmarks)."""
+    files = model_files(settings.model_path, settings.models, settings.models_dir)
+    classifiers = load_classifiers(files, 1, 1)
+    name = choose_default({n: c.contract for n, c in classifiers.items()}, settings.default_model,
+                          settings.default_max_latency_ms)
+    return classifiers[name].path

@@ -13,6 +13,8 @@ from model_contract import ModelContract
 from training import plots
 from training.evaluate import ECE_BINS
 
+RESULTS_HEADING = "## Results"
+
 
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
@@ -50,21 +52,7 @@ def write_card(onnx_path: Path, contract: ModelContract, results: dict[str, dict
         f"({', '.join(contract.labels)}). The contract (labels, input, temperature, these metrics) is stored in the "
         "ONNX file's metadata under `fer_contract`.",
         "",
-        "## Results",
-        "",
-        "| split | n | accuracy | macro-F1 | ECE (15 bins), uncalibrated | ECE, temperature-scaled |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for split, m in results.items():
-        lines.append(f"| {split} | {m['n']:,} | **{_pct(m['accuracy'])}** | {m['macro_f1']:.4f} | "
-                     f"{m['ece_uncalibrated']:.4f} | {m['ece']:.4f} |")
-    lines += [
-        "",
-        f"Model selection used {splits[0]} only; {splits[-1]} was never used to choose anything. "
-        f"Temperature T = {contract.temperature:g} was fitted on {splits[0]} (NLL); it does not change any "
-        "prediction, only the confidence.",
-        "",
-        *_tta_lines(t),
+        *results_section(contract, results),
         f"### Per class ({splits[-1]})",
         "",
         "| class | precision | recall | F1 | support |",
@@ -113,6 +101,52 @@ def write_card(onnx_path: Path, contract: ModelContract, results: dict[str, dict
     path = onnx_path.with_suffix(".md")
     path.write_text("\n".join(lines))
     return path
+
+
+def results_section(contract: ModelContract, results: dict[str, dict[str, Any]]) -> list[str]:
+    """'## Results' up to the per-class table: accuracy and calibration per split, how the temperature was fitted,
+    the face-crop rule, the latency, the test-time augmentation. ``fer-train amend`` rewrites just this part."""
+    t = contract.training
+    splits = list(results)
+    lines = [
+        RESULTS_HEADING,
+        "",
+        "| split | n | accuracy | macro-F1 | ECE (15 bins), uncalibrated | ECE, temperature-scaled |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for split, m in results.items():
+        lines.append(f"| {split} | {m['n']:,} | **{_pct(m['accuracy'])}** | {m['macro_f1']:.4f} | "
+                     f"{m['ece_uncalibrated']:.4f} | {m['ece']:.4f} |")
+    objective = (t.get("calibration") or {}).get("objective", "nll")
+    how = ("the expected calibration error of the top label (15 bins)" if objective == "ece"
+           else "the negative log-likelihood")
+    lines += [
+        "",
+        f"Model selection used {splits[0]} only; {splits[-1]} was never used to choose anything. "
+        f"Temperature T = {contract.temperature:g} was fitted on {splits[0]} by minimising {how}; it does not "
+        "change any prediction, only the confidence.",
+        "",
+    ]
+    crop = contract.crop
+    if crop.shape == "square":
+        lines += [f"Face crop (the service cuts this around the detector's box): a square of {crop.scale:g} x the "
+                  f"box's longer side, centred {crop.shift_y:+g} x side below the box centre "
+                  "(chosen on PublicTest faces in frames: `python -m bench.crop_eval`).", ""]
+    else:
+        lines += [f"Face crop: the detector's box{f' x {crop.scale:g}' if crop.scale != 1 else ''} as it is.", ""]
+    latency = t.get("latency")
+    if latency:
+        lines += [f"Latency: {latency['ms_per_face']:.2f} ms per face (batch {latency['batch']}, "
+                  f"{latency['threads']} onnxruntime thread, the whole graph; median of {latency['runs']} runs on "
+                  f"{latency['hardware']}).", ""]
+    return lines + _tta_lines(t)
+
+
+def replace_results_section(card: str, section: list[str]) -> str:
+    """The card with its results section (from '## Results' to the next '### ' heading) replaced."""
+    start = card.index(RESULTS_HEADING)
+    end = card.index("\n### ", start) + 1
+    return card[:start] + "\n".join(section) + "\n" + card[end:]
 
 
 def _tta_lines(t: dict[str, Any]) -> list[str]:

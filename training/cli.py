@@ -1,4 +1,4 @@
-"""``fer-train``: inspect | train | evaluate | export. Argument parsing lives here and nowhere else."""
+"""``fer-train``: inspect | train | evaluate | export | amend. Argument parsing lives here and nowhere else."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from model_contract import ContractError, CropSpec
 from training.config import AUGMENT_PRESETS, LABEL_SOURCES, TrainConfig
 from training.errors import TrainingError
 
 log = logging.getLogger("fer-train")
 DATA_ENV = "FER2013_CSV"
 FERPLUS_ENV = "FERPLUS_CSV"
+
+
+def _crop(text: str) -> CropSpec:
+    try:
+        return CropSpec.parse(text)
+    except ContractError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _data_arg(p: argparse.ArgumentParser) -> None:
@@ -74,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--engine", choices=("keras", "torch"), default="keras",
                    help="torch: fit the PyTorch twin of --arch (faster on CPUs with bf16/AMX), export through Keras")
+    p.add_argument("--targets", choices=("majority", "votes"), default="majority",
+                   help="votes: train on FER+'s vote shares per face (--labels ferplus*, --engine torch)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of the torch engine (default: all cores); speed only, not part of the recipe")
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="keep and select an exponential moving average of the weights (--engine torch), e.g. 0.999")
 
@@ -96,10 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit temperature scaling on the selection split (PublicTest) and store it")
     p.add_argument("--tta", choices=("none", "flip"), default="none",
                    help="bake test-time augmentation into the ONNX graph (flip: average with the mirror image)")
+    p.add_argument("--crop", type=_crop, default=None, metavar="RULE",
+                   help="face-crop rule for the service, box|square[:scale[:shift_y]] (python -m bench.crop_eval)")
     p.add_argument("--seed-run", type=Path, default=None,
                    help="a seed-protocol run to compare with in the model card")
     p.add_argument("--seed-official-run", type=Path, default=None,
                    help="the same notebook recipe under the official protocol, for the model card")
+
+    p = sub.add_parser("amend", help="re-measure an exported model's crop rule, temperature or latency in place")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--data", default=os.environ.get(DATA_ENV), help=f"for --calibrate; default ${DATA_ENV}")
+    p.add_argument("--ferplus-csv", default=os.environ.get(FERPLUS_ENV), help="for --calibrate of a FER+ model")
+    p.add_argument("--crop", type=_crop, default=None, metavar="RULE", help="box|square[:scale[:shift_y]]")
+    p.add_argument("--calibrate", action="store_true", help="refit the temperature on the selection split")
+    p.add_argument("--latency", action="store_true", help="measure ms per face on this machine")
     return parser
 
 
@@ -138,7 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.train import train
 
     config = TrainConfig.load(args.out / "config.json") if args.resume else train_config(args)
-    metrics = train(config, args.out, resume=args.resume)
+    metrics = train(config, args.out, resume=args.resume, threads=args.threads)
     report = metrics["splits"][metrics["report_split"]]
     print(f"{metrics['report_split']}: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}"
           f" -> {args.out}")
@@ -180,12 +202,23 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     path = export_run(args.run, args.out, name=args.name, version=args.model_version, data=args.data,
                       calibrate=args.calibrate, seed_run=args.seed_run, seed_official_run=args.seed_official_run,
-                      tta=args.tta)
+                      tta=args.tta, crop=args.crop)
     print(f"exported {path} (+ {path.with_suffix('.md').name})")
     return 0
 
 
-COMMANDS = {"inspect": cmd_inspect, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export}
+def cmd_amend(args: argparse.Namespace) -> int:
+    from training.amend import amend
+
+    contract = amend(args.model, args.data, args.crop, args.calibrate, args.latency, args.ferplus_csv)
+    latency = contract.training.get("latency") or {}
+    print(f"amended {args.model}: crop {contract.crop.shape} x{contract.crop.scale:g} ({contract.crop.shift_y:+g}), "
+          f"T={contract.temperature:g}, {latency.get('ms_per_face', '?')} ms per face")
+    return 0
+
+
+COMMANDS = {"inspect": cmd_inspect, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
+            "amend": cmd_amend}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,7 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 (mixed bfloat16 training; the saved model is always fp32)
     engine: str = "keras"  # keras | torch (the PyTorch twin of the architecture; exported through Keras)
     ema: float = 0.0  # decay per step of an exponential moving average of the weights (torch engine); 0 = off
+    targets: str = "majority"  # majority (one label per face) | votes (FER+'s vote shares; torch engine)
 
     def __post_init__(self) -> None:
         checks = {
@@ -60,6 +61,7 @@ class TrainConfig:
             "select": (self.select, ("best", "last")),
             "precision": (self.precision, ("fp32", "bf16")),
             "engine": (self.engine, ("keras", "torch")),
+            "targets": (self.targets, ("majority", "votes")),
         }
         for name, (value, allowed) in checks.items():
             if value not in allowed:
@@ -72,6 +74,8 @@ class TrainConfig:
             raise ValueError(f"ema must be a decay in [0, 1); got {self.ema}")
         if self.ema and self.engine != "torch":
             raise ValueError("an exponential moving average of the weights (--ema) needs --engine torch")
+        if self.targets == "votes" and (self.labels == "fer2013" or self.engine != "torch"):
+            raise ValueError("--targets votes (FER+'s vote shares) needs --labels ferplus* and --engine torch")
         if self.protocol == "seed" and self.select == "best":
             raise ValueError("the seed protocol has no held-out selection split: use --select last")
 

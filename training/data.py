@@ -43,6 +43,7 @@ class FerData:
     label_names: tuple[str, ...]
     sha256: str  # of the uncompressed CSV bytes, so .csv and .csv.gz of the same data agree
     source: str
+    votes: np.ndarray | None = None  # (N, n_labels) share of the crowd's votes per label (FER+), else None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -60,6 +61,7 @@ class FerData:
             label_names=self.label_names,
             sha256=self.sha256,
             source=self.source,
+            votes=None if self.votes is None else self.votes[positions],
         )
 
     def counts(self) -> dict[str, list[int]]:

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from model_contract import InputSpec, ModelContract, OutputSpec, write_contract
+from model_contract import CropSpec, InputSpec, ModelContract, OutputSpec, write_contract
 from training.calibrate import fit_temperature
 from training.config import TrainConfig
 from training.errors import ExportError
-from training.evaluate import KerasPredictor, OnnxPredictor, compute_metrics
+from training.evaluate import ECE_BINS, KerasPredictor, OnnxPredictor, compute_metrics
+from training.latency import measure_latency
 from training.sources import load_dataset
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,29 @@ def hardware() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
+def split_results(predictor: OnnxPredictor, dataset: Any, splits: Any
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Metrics of the ONNX model on the selection and the report split (the contract's and the card's figures),
+    and the (probabilities, labels) behind them."""
+    results, curves = {}, {}
+    for split, positions in ((splits.select_name, splits.select), (splits.report_name, splits.report)):
+        probs = predictor.predict(dataset.images[positions])
+        y = dataset.labels[positions]
+        m = compute_metrics(probs, y, dataset.label_names, split)
+        m["ece_uncalibrated"] = compute_metrics(predictor.raw(dataset.images[positions]), y,
+                                                dataset.label_names, split)["ece"]
+        results[split] = m
+        curves[split] = (probs, y)
+    return results, curves
+
+
+def contract_metrics(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {s: {k: m[k] for k in ("n", "accuracy", "macro_f1", "ece", "ece_uncalibrated")} for s, m in results.items()}
+
+
 def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: str = "1.0.0",
                data: str | None = None, calibrate: bool = True, seed_run: Path | None = None,
-               seed_official_run: Path | None = None, tta: str = "none") -> Path:
+               seed_official_run: Path | None = None, tta: str = "none", crop: CropSpec | None = None) -> Path:
     import keras
     import onnx
 
@@ -129,7 +150,10 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
             name=name, version=version, labels=dataset.label_names,
             input=InputSpec(name=INPUT_NAME, height=48, width=48, channels=1, colour="gray"),
             output=OutputSpec(name=OUTPUT_NAME, kind="probabilities"), temperature=temperature,
+            crop=crop or CropSpec(),
             training={
+                "calibration": {"method": "temperature", "objective": "ece", "bins": ECE_BINS,
+                                "split": splits.select_name} if can_calibrate else None,
                 "protocol": config.protocol, "label_source": config.labels, "arch": config.arch,
                 "params": int(model.count_params()), "dataset_sha256": dataset.sha256,
                 "config": json.loads(config.to_json()), "selected_epoch": run_metrics["selected_epoch"],
@@ -146,19 +170,9 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
 
         # Every figure in the contract and the card comes from the ONNX file itself, so
         # `fer-train evaluate --model NAME.onnx` reproduces them exactly.
-        predictor = OnnxPredictor.load(tmp_path)
-        results, curves = {}, {}
-        for split, positions in ((splits.select_name, splits.select), (splits.report_name, splits.report)):
-            probs = predictor.predict(dataset.images[positions])
-            y = dataset.labels[positions]
-            m = compute_metrics(probs, y, dataset.label_names, split)
-            m["ece_uncalibrated"] = compute_metrics(predictor.raw(dataset.images[positions]), y,
-                                                    dataset.label_names, split)["ece"]
-            results[split] = m
-            curves[split] = (probs, y)
-        contract = contract.with_updates(training={**contract.training, "metrics": {
-            s: {k: m[k] for k in ("n", "accuracy", "macro_f1", "ece", "ece_uncalibrated")} for s, m in results.items()
-        }})
+        results, curves = split_results(OnnxPredictor.load(tmp_path), dataset, splits)
+        contract = contract.with_updates(training={**contract.training, "metrics": contract_metrics(results),
+                                                   "latency": measure_latency(tmp_path)})
         write_contract(proto, contract)
         onnx.save(proto, str(tmp_path))
         tmp_path.replace(out_path)

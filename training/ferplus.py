@@ -75,4 +75,28 @@ def relabel(data: FerData, ferplus_csv: str, label_set: str = "ferplus") -> FerD
     return FerData(
         images=out.images, labels=new[keep], usage=out.usage, rows=out.rows,
         label_names=names, sha256=data.sha256, source=f"{data.source} + {ferplus_csv} ({label_set})",
+        votes=vote_shares(votes[keep], names),
     )
+
+
+def vote_shares(votes: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """(N, len(names)) float32: each row's votes for the label set's emotions, single votes dropped as outliers
+    (as the majority rule does), as shares summing to 1 (FER+'s "probability" training target)."""
+    v = np.where(votes <= 1, 0, votes)[:, [VOTE_COLUMNS.index(n) for n in names]].astype(np.float32)
+    return v / np.maximum(v.sum(axis=1, keepdims=True), 1e-9)
+
+
+def drop_reasons(votes: np.ndarray, usage: np.ndarray, label_set: str) -> dict[str, dict[str, int]]:
+    """Per Usage split: faces scored, and faces dropped by the majority rule, by reason."""
+    names = LABEL_SETS[label_set]
+    winner = majority_labels(votes)
+    won = np.where(winner >= 0, np.array(VOTE_COLUMNS, dtype=object)[np.maximum(winner, 0)], None)
+    out = {}
+    for k, split in enumerate(USAGES):
+        w = won[usage == k]
+        out[split] = {"scored": int(sum(x in names for x in w)),
+                      "no_majority": int(sum(x is None for x in w)),
+                      "unknown": int(sum(x == "unknown" for x in w)),
+                      "not_a_face": int(sum(x == "NF" for x in w)),
+                      "contempt_without_a_class": int(sum(x == "contempt" and x not in names for x in w))}
+    return out

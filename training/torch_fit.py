@@ -38,12 +38,14 @@ EVAL_BATCH = 512
 
 
 def fit(config: TrainConfig, ckpt_dir: Path, data: FerData, splits: Splits, targets: np.ndarray,
-        state: dict[str, Any]) -> Any:
-    """Train from ``state`` (epoch 0 or a resumed one); write best.weights.h5; return the last Keras model."""
+        state: dict[str, Any], threads: int | None = None) -> Any:
+    """Train from ``state`` (epoch 0 or a resumed one); write best.weights.h5; return the last Keras model.
+
+    ``targets``: (N, n_classes) training target per row (one-hot labels, or FER+ vote shares)."""
     from training.train import record_epoch, scheduled_lr
 
     torch.manual_seed(config.seed)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
     n_classes = targets.shape[1]
     model = build_torch_model(config.arch, n_classes).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = _optimizer(config, model)

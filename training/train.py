@@ -40,8 +40,9 @@ def prepare(config: TrainConfig) -> tuple[FerData, Splits]:
     return data, make_splits(data, config.protocol, config.seed, balance)
 
 
-def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
-    """Train (or resume) a run; return its metrics.json content."""
+def train(config: TrainConfig, run_dir: Path, resume: bool = False, threads: int | None = None) -> dict[str, Any]:
+    """Train (or resume) a run; return its metrics.json content. ``threads``: CPU threads of the torch engine
+    (default: all cores); it changes speed, not the recipe."""
     import tensorflow as tf
 
     ckpt_dir = run_dir / "checkpoints"
@@ -78,8 +79,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str,
     if config.engine == "torch":
         from training.torch_fit import fit
 
-        targets = np.eye(n_classes, dtype=np.float32)[data.labels]
-        model = fit(config, ckpt_dir, data, splits, targets, state)
+        use_votes = config.targets == "votes" and data.votes is not None
+        targets = data.votes if use_votes else np.eye(n_classes, dtype=np.float32)[data.labels]
+        assert targets is not None
+        model = fit(config, ckpt_dir, data, splits, targets, state, threads)
         return finish(config, run_dir, data, splits, model, state)
     if resume and (ckpt_dir / "last.keras").is_file():
         model = keras.models.load_model(ckpt_dir / "last.keras")

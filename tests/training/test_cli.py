@@ -134,3 +134,37 @@ def test_export_with_flip_tta_records_its_evidence_and_the_card_states_the_seed_
     leak = make_splits(fer2013, "seed", 0).leak
     assert leak is not None and leak["test_rows"] == 6_293
     assert f"{leak['test_rows_with_identical_pixels_in_train']:,} of its 6,293 test rows" in card
+
+
+def test_export_records_latency_crop_and_calibration_and_amend_rewrites_only_the_contract(quick_run, fer2013_csv,
+                                                                                         tmp_path):
+    import onnx
+
+    from model_contract import CropSpec, read_contract
+
+    onnx_path = tmp_path / "amended.onnx"
+    fer_train("export", "--run", quick_run, "--out", onnx_path, "--crop", "square:1.1:-0.025")
+
+    def contract_of(path: Path):  # type: ignore[no-untyped-def]
+        proto = onnx.load(str(path))
+        return proto.graph.SerializeToString(), read_contract({p.key: p.value for p in proto.metadata_props})
+
+    graph, exported = contract_of(onnx_path)
+    assert exported.crop == CropSpec("square", 1.1, -0.025)
+    assert exported.training["latency"]["ms_per_face"] > 0 and exported.training["latency"]["threads"] == 1
+    assert exported.training["calibration"] == {"method": "temperature", "objective": "ece", "bins": 15,
+                                                "split": "PublicTest"}
+    card = onnx_path.with_suffix(".md").read_text()
+    assert "a square of 1.1 x the box's longer side" in card and "ms per face (batch 1" in card
+
+    bad = fer_train("amend", "--model", onnx_path, "--crop", "round", check=False)
+    assert bad.returncode == 2 and "box|square" in bad.stderr
+    fer_train("amend", "--model", onnx_path, "--crop", "box", "--calibrate", "--data", fer2013_csv)
+    graph_after, amended = contract_of(onnx_path)
+    assert graph_after == graph  # the weights and the graph are untouched
+    assert amended.crop == CropSpec("box", 1.0, 0.0)
+    assert amended.temperature == exported.temperature  # same method, same data: the same temperature
+    assert amended.training["metrics"] == exported.training["metrics"]
+    card = onnx_path.with_suffix(".md").read_text()
+    assert "Face crop: the detector's box as it is." in card and "### Per class" in card
+    assert card.count("## Results") == 1

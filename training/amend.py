@@ -1,0 +1,76 @@
+"""``fer-train amend``: re-measure, on an already exported model, what ``fer-train export`` measures today, and
+rewrite its contract and the results section of its card. The weights never change (checked: same graph bytes).
+
+- ``--crop RULE``: the face-crop rule (chosen with ``python -m bench.crop_eval`` on PublicTest);
+- ``--calibrate``: the temperature with the current method (training/calibrate.py), fitted on the selection
+  split, and every split's metrics recomputed from the ONNX file;
+- ``--latency``: ms per face on this machine (training/latency.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from model_contract import CropSpec, ModelContract, read_contract, write_contract
+from training.errors import ExportError
+
+log = logging.getLogger(__name__)
+
+
+def amend(model_path: Path, data: str | None = None, crop: CropSpec | None = None, calibrate: bool = False,
+          latency: bool = False, ferplus_csv: str | None = None) -> ModelContract:
+    import onnx
+
+    from training import card, plots
+    from training.calibrate import fit_temperature
+    from training.evaluate import ECE_BINS, OnnxPredictor
+    from training.export import contract_metrics, split_results
+    from training.latency import measure_latency
+    from training.protocols import make_splits
+    from training.sources import load_dataset
+
+    proto = onnx.load(str(model_path))
+    graph_before = proto.graph.SerializeToString()
+    contract = read_contract({p.key: p.value for p in proto.metadata_props})
+    training: dict[str, Any] = dict(contract.training)
+    if crop is not None:
+        contract = contract.with_updates(crop=crop)
+    results = curves = None
+    if calibrate:
+        if data is None:
+            raise ExportError("--calibrate needs --data (the FER2013 CSV the model was trained on)")
+        dataset = load_dataset(data, training.get("label_source", "fer2013"), ferplus_csv)
+        if dataset.sha256 != training.get("dataset_sha256"):
+            raise ExportError(f"{data} is not the dataset {model_path.name} was trained on (sha256 differs)")
+        splits = make_splits(dataset, training.get("protocol", "official"), 0, "none")
+        predictor = OnnxPredictor.load(model_path)
+        raw = predictor.raw(dataset.images[splits.select])
+        temperature = fit_temperature(raw, dataset.labels[splits.select], predictor.contract.output.kind)
+        predictor.contract = contract = contract.with_updates(temperature=temperature)
+        results, curves = split_results(predictor, dataset, splits)
+        training.update(metrics=contract_metrics(results), calibration={
+            "method": "temperature", "objective": "ece", "bins": ECE_BINS, "split": splits.select_name})
+        log.info("temperature %.4f (fitted on %s); %s", temperature, splits.select_name,
+                 ", ".join(f"{s} ECE {m['ece']:.4f}" for s, m in results.items()))
+    if latency:
+        training["latency"] = measure_latency(model_path)
+    contract = contract.with_updates(training=training)
+    write_contract(proto, contract)
+    if proto.graph.SerializeToString() != graph_before:
+        raise ExportError("amending the contract changed the graph; nothing was written")
+    tmp = model_path.with_name(f".{model_path.name}.tmp")
+    onnx.save(proto, str(tmp))
+    tmp.replace(model_path)
+
+    card_path = model_path.with_suffix(".md")
+    if card_path.is_file():
+        metrics = results or {s: {**m, "per_class": {}} for s, m in training.get("metrics", {}).items()}
+        card_path.write_text(card.replace_results_section(card_path.read_text(),
+                                                           card.results_section(contract, metrics)))
+        if curves is not None:
+            split = list(curves)[-1]
+            plots.save(plots.reliability_diagram({f"{split}, T={contract.temperature:g}": curves[split]}, ECE_BINS),
+                       model_path.with_suffix(".assets") / "reliability.png")
+    return contract
