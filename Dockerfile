@@ -1,4 +1,4 @@
-# Images: `runtime` (default, last stage): the service + the shipped model only (onnxruntime, OpenCV
+# Images: `runtime` (default, last stage): the service + the shipped models only (onnxruntime, OpenCV
 # headless, FastAPI; no TensorFlow, no compilers). `train`: fer-train with TensorFlow, for
 # `docker compose --profile train`. Configuration is only through FER_* environment variables.
 
@@ -47,7 +47,7 @@ ENV PATH=/opt/venv/bin:$PATH
 USER 10001:10001
 ENTRYPOINT ["train-and-export"]
 
-# ---- runtime (default): the service and the shipped model, flattened onto the slimmed base ----
+# ---- runtime (default): the service and the shipped models, flattened onto the slimmed base ----
 FROM scratch AS runtime
 # One flattened layer: copying the slimmed base is what actually drops pip, docs and locales
 # (deleting them in a layer on top of the base would not make the image smaller).
@@ -57,14 +57,15 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY model_contract.py ./
 COPY service ./service
-COPY models/fer2013_seed_cnn.onnx models/fer2013_seed_cnn.md ./models/
+# Every shipped model (the service serves them all; ?model=NAME picks one) with its card, and the detectors.
+COPY models/*.onnx models/*.md ./models/
 COPY models/detectors ./models/detectors
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONPATH=/app \
-    FER_MODEL_PATH=/app/models/fer2013_seed_cnn.onnx \
+    FER_MODELS_DIR=/app/models \
     FER_HOST=0.0.0.0 \
     FER_PORT=8000 \
     FER_WORKERS=1

@@ -13,7 +13,7 @@ DATA ?= ../shared/data/fer2013.csv.gz
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[train,service,batch,ray,dev]"
+	$(PY) -m pip install -q -e ".[train,train-torch,service,batch,ray,dev]"
 	touch $@
 
 $(SERVE_VENV)/.installed: pyproject.toml
