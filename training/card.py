@@ -139,7 +139,19 @@ def results_section(contract: ModelContract, results: dict[str, dict[str, Any]])
         lines += [f"Latency: {latency['ms_per_face']:.2f} ms per face (batch {latency['batch']}, "
                   f"{latency['threads']} onnxruntime thread, the whole graph; median of {latency['runs']} runs on "
                   f"{latency['hardware']}).", ""]
-    return lines + _tta_lines(t)
+    return lines + _tta_lines(t) + _label_lines(t)
+
+
+def _label_lines(t: dict[str, Any]) -> list[str]:
+    report = t.get("labels")
+    if not report:
+        return []
+    lines = [f"Labels: {report['rule']}.", "",
+             "| split | faces scored | no majority | won by unknown | won by NF (not a face) |",
+             "|---|---:|---:|---:|---:|"]
+    for split, r in report["splits"].items():
+        lines.append(f"| {split} | {r['scored']:,} | {r['no_majority']:,} | {r['unknown']:,} | {r['not_a_face']:,} |")
+    return [*lines, ""]
 
 
 def replace_results_section(card: str, section: list[str]) -> str:

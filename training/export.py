@@ -23,6 +23,7 @@ from training.calibrate import fit_temperature
 from training.config import TrainConfig
 from training.errors import ExportError
 from training.evaluate import ECE_BINS, KerasPredictor, OnnxPredictor, compute_metrics
+from training.ferplus import label_report
 from training.latency import measure_latency
 from training.sources import load_dataset
 
@@ -161,6 +162,8 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
                 "hardware": run_metrics.get("hardware") or hardware(),
                 "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "parity_max_abs_diff": diff, "tta": tta, "tta_selection": tta_selection, "metrics": {},
+                "labels": None if config.labels == "fer2013" or not config.ferplus_csv
+                else label_report(config.ferplus_csv, config.labels),
             },
         )
         proto = onnx.load(str(tmp_path))

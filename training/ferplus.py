@@ -37,13 +37,14 @@ def majority_labels(votes: np.ndarray) -> np.ndarray:
     return np.where((total > 0) & (top > 0.5 * total), winner, -1)
 
 
-def load_votes(path: str, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """(votes (N, 10) int, usage codes (N,)) from fer2013new.csv, checked against the FER2013 file."""
+def load_votes(path: str, n_rows: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(votes (N, 10) int, usage codes (N,)) from fer2013new.csv, checked against the FER2013 file's row count
+    (``None``: not checked)."""
     frame = pd.read_csv(io.BytesIO(read_bytes(path)), keep_default_na=False)
     missing = [c for c in ("Usage", *VOTE_COLUMNS) if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: not a FER+ label file, missing columns {missing}")
-    if len(frame) != n_rows:
+    if n_rows is not None and len(frame) != n_rows:
         raise DataError(f"{path}: has {len(frame)} rows but the FER2013 file has {n_rows}; they must align row by row")
     try:
         votes = frame[list(VOTE_COLUMNS)].to_numpy(dtype=np.int64)
@@ -84,6 +85,17 @@ def vote_shares(votes: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     (as the majority rule does), as shares summing to 1 (FER+'s "probability" training target)."""
     v = np.where(votes <= 1, 0, votes)[:, [VOTE_COLUMNS.index(n) for n in names]].astype(np.float32)
     return v / np.maximum(v.sum(axis=1, keepdims=True), 1e-9)
+
+
+MAJORITY_RULE = ("FER+ majority labels (Microsoft's 'majority' mode): single votes are dropped as outliers; a face "
+                 "counts when one emotion holds more than half of the remaining votes; faces won by 'unknown' or "
+                 "'NF' (not a face), and faces without such a majority, are not scored")
+
+
+def label_report(ferplus_csv: str, label_set: str) -> dict[str, object]:
+    """The label rule and, per split, how many faces it scores and drops and why (for the contract and card)."""
+    votes, usage = load_votes(ferplus_csv, None)
+    return {"rule": MAJORITY_RULE, "label_set": label_set, "splits": drop_reasons(votes, usage, label_set)}
 
 
 def drop_reasons(votes: np.ndarray, usage: np.ndarray, label_set: str) -> dict[str, dict[str, int]]:

@@ -37,3 +37,16 @@ def test_both_runs_give_the_official_row_as_the_number_to_quote(tmp_path):
     assert not any("Pending" in line for line in lines)
     assert ("Training time on the hardware below: `seed` 2 h 29 min for 35 epochs; `official` 2 h 29 min for "
             "35 epochs (selected epoch 30 on PublicTest).") in lines
+
+
+def test_a_ferplus_card_states_the_label_rule_and_the_faces_scored_and_dropped(ferplus_csv):
+    from training.card import _label_lines
+    from training.ferplus import label_report
+
+    report = label_report(str(ferplus_csv), "ferplus8")
+    text = "\n".join(_label_lines({"labels": report}))
+    private = report["splits"]["PrivateTest"]
+    assert "single votes are dropped as outliers" in text and "more than half" in text
+    assert (f"| PrivateTest | {private['scored']:,} | {private['no_majority']:,} | {private['unknown']:,} | "
+            f"{private['not_a_face']:,} |") in text
+    assert private["scored"] == 3_153  # what the FER+ majority rule scores of the 3,589 PrivateTest faces
