@@ -121,7 +121,7 @@ class Summary:
 
 
 def stream_url(url: str, max_faces: int | None = None, min_face_size: int | None = None,
-               **options: float | None) -> str:
+               **options: float | str | None) -> str:
     """The stream URL with the face and tracking options as query parameters (kept alongside any already there)."""
     given = {"max_faces": max_faces, "min_face_size": min_face_size, **options}
     params = {k: f"{v:g}" if isinstance(v, float) else v for k, v in given.items() if v is not None}
@@ -281,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="send at this fixed rate instead of waiting for each answer (frames may then be dropped)")
     p.add_argument("--summary", action="store_true", help="print only a final summary JSON")
     p.add_argument("--output", type=Path, default=None, help="write an annotated video here (MPEG-4, .mp4)")
+    p.add_argument("--model", default=None, help="a model of the service's GET /v1/models (default: its default)")
     p.add_argument("--max-faces", type=int, default=None, help="report at most this many faces per frame")
     p.add_argument("--min-face-size", type=int, default=None, help="ignore faces smaller than this, in pixels")
     p.add_argument("--detect-every", type=int, default=None,
@@ -322,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     live = args.source.isdigit()  # a camera: its frames' own time is when they arrive (folders have no fps)
     frame_rate = args.frame_rate or (None if live else source.fps)
     url = stream_url(args.url, args.max_faces, args.min_face_size, detect_every=args.detect_every,
-                     smoothing_s=args.smoothing, frame_rate=frame_rate)
+                     smoothing_s=args.smoothing, frame_rate=frame_rate, model=args.model)
     try:
         summary = stream_source(frames, url, fps=args.fps,
                                 quality=args.quality, timeout=args.timeout, output=output,

@@ -4,6 +4,22 @@
 const READY_POLL_MS = 2000;
 // When the service has FER_API_KEYS, open the page as /?api_key=KEY: the key goes with every call.
 const API_KEY = new URLSearchParams(location.search).get("api_key");
+// The model every call asks for (?model= of GET /v1/models); null: the service's default. /?model=NAME preselects.
+let chosenModel = new URLSearchParams(location.search).get("model");
+
+/** Ask for this model from now on (null: the service's default). */
+export function chooseModel(name) {
+  chosenModel = name || null;
+}
+
+/** "?model=...&api_key=..." for what is set, or "". */
+function query(withKey) {
+  const params = new URLSearchParams();
+  if (chosenModel) params.set("model", chosenModel);
+  if (withKey && API_KEY) params.set("api_key", API_KEY);
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
 
 /** {ok: true} when /readyz says ready; otherwise {ok: false, reachable, detail}. */
 export async function checkReady() {
@@ -27,10 +43,19 @@ export async function waitForReady(onWaiting, shouldStop = () => false) {
   }
 }
 
-/** The loaded model's name, version and labels, or null while the service is not ready. */
+/** The default model's name, version and labels, or null while the service is not ready. */
 export async function modelInfo() {
+  return getJson("/v1/model");
+}
+
+/** {default, models: [{name, version, labels, ...}]} of every served model, or null while not ready. */
+export async function modelList() {
+  return getJson("/v1/models");
+}
+
+async function getJson(path) {
   try {
-    const response = await fetch("/v1/model", { cache: "no-store" });
+    const response = await fetch(path, { cache: "no-store" });
     return response.ok ? await response.json() : null;
   } catch {
     return null;
@@ -42,7 +67,7 @@ export async function predictPhoto(file) {
   const form = new FormData();
   form.append("file", file, file.name);
   const headers = API_KEY ? { Authorization: `Bearer ${API_KEY}` } : {};
-  const response = await fetch("/predict", { method: "POST", body: form, headers });
+  const response = await fetch(`/predict${query(false)}`, { method: "POST", body: form, headers });
   const body = await response.json().catch(() => null);
   return { ok: response.ok, status: response.status, body };
 }
@@ -50,6 +75,5 @@ export async function predictPhoto(file) {
 /** ws:// or wss:// to this page's own host, so the page works behind TLS too. */
 export function streamUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const query = API_KEY ? `?api_key=${encodeURIComponent(API_KEY)}` : "";
-  return `${scheme}//${location.host}/ws/stream${query}`;
+  return `${scheme}//${location.host}/ws/stream${query(true)}`;
 }

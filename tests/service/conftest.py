@@ -126,11 +126,13 @@ def post_image(client: Any, data: bytes, name: str = "face.jpg", content_type: s
 class LiveServer:
     """A real `fer-serve` process on 127.0.0.1 (uvicorn, real sockets)."""
 
-    def __init__(self, model: Path, env: dict[str, str] | None = None, workers: int = 1) -> None:
+    def __init__(self, model: Path | None, env: dict[str, str] | None = None, workers: int = 1) -> None:
+        """``model``: serve that file only (FER_MODEL_PATH); None: what FER_MODELS_DIR / FER_MODELS in ``env`` say."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        full_env = {**os.environ, "FER_MODEL_PATH": str(model), **(env or {})}
+        full_env = {k: v for k, v in os.environ.items() if k != "FER_MODEL_PATH"}
+        full_env.update({"FER_MODEL_PATH": str(model)} if model is not None else {}, **(env or {}))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "--port", str(self.port), "--workers", str(workers)],
             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -183,7 +185,7 @@ def live_server(tiny_model: Path) -> Callable[..., LiveServer]:
     servers: list[LiveServer] = []
 
     def start(model: Path | None = None, ready: bool = True, **env: str) -> LiveServer:
-        server = LiveServer(model or tiny_model, env)
+        server = LiveServer(None if "FER_MODELS_DIR" in env else model or tiny_model, env)
         servers.append(server)
         server.wait("/readyz" if ready else "/healthz")
         return server

@@ -318,3 +318,28 @@ def test_page_passes_the_api_key_from_its_own_url(live_server, launch, astronaut
         else:
             page.wait_for_function("() => document.getElementById('status').innerText.includes('API key')",
                                    timeout=WAIT_MS)
+
+
+def test_page_lists_every_model_and_answers_with_the_chosen_ones_labels(live_server, launch, astronaut, tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    build_onnx(folder / "seven.onnx", name="seven", training={"label_source": "fer2013", "latency": {
+        "ms_per_face": 1.0, "batch": 1, "threads": 1, "hardware": "test"}})
+    eight = (*FER_LABELS, "contempt")
+    build_onnx(folder / "eight.onnx", labels=eight, name="eight", training={"label_source": "ferplus8"})
+    server = live_server(FER_MODELS_DIR=str(folder))
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(encode(astronaut, "JPEG", quality=92))
+    page = open_page(launch(), server.url)
+    wait_for_status(page, "ready")
+    options = page.eval_on_selector_all("#model-select option", "os => os.map(o => [o.value, o.selected])")
+    assert sorted(options) == [["eight", False], ["seven", True]]  # the default is preselected
+    assert page.get_attribute("#model", "data-labels") == ",".join(FER_LABELS)
+
+    page.select_option("#model-select", "eight")
+    assert page.get_attribute("#model", "data-labels") == ",".join(eight)
+    page.click("#tab-upload")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_selector("#upload-results[data-state=done]", state="attached", timeout=WAIT_MS)
+    rows = page.query_selector_all("#upload-results .face tr[data-label]")
+    assert [row.get_attribute("data-label") for row in rows] == list(eight)  # contempt included

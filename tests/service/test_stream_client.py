@@ -56,6 +56,7 @@ def test_stream_url_adds_the_face_options_as_query_parameters():
     assert stream_url("wss://h/ws/stream?token=x", min_face_size=30) == "wss://h/ws/stream?token=x&min_face_size=30"
     assert (stream_url("ws://h:1/ws/stream", detect_every=3, smoothing_s=0.0, frame_rate=29.97, model=None)
             == "ws://h:1/ws/stream?detect_every=3&smoothing_s=0&frame_rate=29.97")
+    assert stream_url("ws://h:1/ws/stream", model="ferplus_vgg") == "ws://h:1/ws/stream?model=ferplus_vgg"
 
 
 def test_summary_gives_each_tracks_time_in_view_and_dominant_emotions():
