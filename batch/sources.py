@@ -12,7 +12,6 @@ import glob
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 Kind = Literal["image", "video"]
@@ -86,6 +85,3 @@ def find(inputs: Sequence[str]) -> list[Source]:
                 sources.append(Source(path, kind_of(path)))
     return sources
 
-
-def display_name(path: str) -> str:
-    return Path(path).name

@@ -17,6 +17,7 @@ nodes only the driver (the nodes' raylets are not its children). The photos: 640
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import subprocess
@@ -55,9 +56,15 @@ class PeakPss:
         self.peak = 0.0
         self._stop = threading.Event()
 
+        def one(p: int) -> float:
+            try:
+                return pss_mb(p)
+            except ProcessLookupError:  # a worker that exited between listing and reading (ESRCH)
+                return 0.0
+
         def sample() -> None:
             while not self._stop.wait(0.2):
-                self.peak = max(self.peak, sum(pss_mb(p) for p in tree(pid)))
+                self.peak = max(self.peak, sum(one(p) for p in tree(pid)))
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
@@ -146,6 +153,48 @@ def run(count: int = 240, workers: int | None = None,
     return results
 
 
+def write_collection(folder: Path, photos: int, video_frames: int) -> Path:
+    """``photos`` small one-face photos (128x128) in folders of 1,000, and a 160x120 video at 10 fps of one face
+    moving (``video_frames`` frames: 36,000 = an hour). Returns the video's path."""
+    import cv2
+    import numpy as np
+
+    from bench.photos import astronaut, jpeg
+
+    head = cv2.resize(astronaut()[30:230, 130:330], (80, 80), interpolation=cv2.INTER_AREA)
+    canvas = np.full((128, 128, 3), 128, np.uint8)
+    canvas[24:104, 24:104] = head
+    data = jpeg(canvas)
+    for i in range(photos):
+        sub = folder / f"{i // 1000:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"p{i:05d}.jpg").write_bytes(data)
+    clip = folder.with_name("video.mp4")
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"mp4v"), 10, (160, 120))
+    for i in range(video_frames):
+        frame = np.full((120, 160, 3), 128, np.uint8)
+        x = 10 + i % 70
+        frame[20:100, x : x + 80] = head[..., ::-1]
+        writer.write(frame)
+    writer.release()
+    return clip
+
+
+def memory(photos: int = 10_000, video_frames: int = 36_000, fps: float = 5.0) -> dict[str, Any]:
+    """Peak PSS of the local route's process tree over a large collection (default: 10,000 photos and an hour
+    of video sampled at 5 frames per second), against the same run on a tenth of it: flat means bounded."""
+    results: dict[str, Any] = {"fps": fps, "runs": []}
+    for scale in (10, 1):
+        with tempfile.TemporaryDirectory(prefix="fer-batch-memory-") as tmp:
+            folder = Path(tmp) / "photos"
+            clip = write_collection(folder, photos // scale, video_frames // scale)
+            count = photos // scale + math.ceil(video_frames // scale / 10 * fps)
+            r = timed_cli([str(folder), str(clip), "--out", str(Path(tmp) / "labels.parquet"), "--fps", str(fps)],
+                          count)
+            results["runs"].append({"photos": photos // scale, "video_frames": video_frames // scale, **r})
+    return results
+
+
 def render(r: dict[str, Any]) -> str:
     from bench.report import fmt, table
 
@@ -158,3 +207,14 @@ def render(r: dict[str, Any]) -> str:
                      fmt(x.get("seconds"), 1), fmt(x.get("peak_pss_mb"), 0)])
     head = ["route", "photos/s labelling", "photos/s whole run", "whole run, s", "peak PSS, MB"]
     return f"{r['images']} photos, {r['cores']} cores.\n\n" + table(head, rows)
+
+
+if __name__ == "__main__":  # python -m bench.batch_throughput memory [photos video_frames]
+    import json
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if sys.argv[1:2] == ["memory"]:
+        sizes = [int(a) for a in sys.argv[2:4]]
+        print(json.dumps(memory(*sizes), indent=1))
+    else:
+        print(render(run()))
