@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from service.detectors.base import Box, Occupancy, clip_box, nms, resize_to, shrink_for
+from service.detectors.base import Box, Occupancy, clip_box, nms, shrink_for
 from service.errors import DetectionFailed
 
 RESULT_BUFFER_BYTES = 0x20000  # the size libfacedetection requires for its result buffer
@@ -43,6 +43,15 @@ def _load_library() -> Any:
     fn.restype = ctypes.POINTER(ctypes.c_int)
     fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
     return fn
+
+
+def area_resize(image: np.ndarray, scale: float) -> tuple[np.ndarray, float, float]:
+    """Downscaled by area averaging, as the service did before (service.detectors.resize_to is bilinear above 1/2)."""
+    h, w = image.shape[:2]
+    if scale >= 1.0:
+        return image, 1.0, 1.0
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA), w / nw, h / nh
 
 
 class YuFaceDetector:
@@ -80,7 +89,7 @@ class YuFaceDetector:
     def detect(self, gray: np.ndarray, rgb: np.ndarray | None, min_size: int, scale: float = 1.0) -> list[Box]:
         height, width = gray.shape
         source = gray if rgb is None else rgb
-        small, fx, fy = resize_to(source, shrink_for(width, height, self.max_side))
+        small, fx, fy = area_resize(source, shrink_for(width, height, self.max_side))
         # The CNN wants BGR; a gray image is given as three equal channels.
         code = cv2.COLOR_GRAY2BGR if small.ndim == 2 else cv2.COLOR_RGB2BGR
         bgr = np.ascontiguousarray(cv2.cvtColor(small, code))

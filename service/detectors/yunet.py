@@ -30,6 +30,7 @@ MODEL = Path(__file__).resolve().parents[2] / "models" / "detectors" / "yunet_s.
 FORMAT = "yunet-faces-v1"  # written by scripts/yunet_to_onnx.py
 FACE_PX = 20
 TOP_K = 1000  # candidates kept before suppression, as libfacedetection
+STRIDE = 32  # the network's coarsest stride: its input is padded to a multiple of it
 
 
 class YuNetDetector:
@@ -80,7 +81,7 @@ class YuNetDetector:
         height, width = source.shape[:2]
         full_w, full_h = round(width / scale), round(height / scale)
         small, fx, fy = resize_to(source, self.scale_for(full_w, full_h, min_size) / scale)
-        rows = self._run(np.ascontiguousarray(small)[None])
+        rows = self._run(padded(small))
         fx, fy = fx / scale, fy / scale  # network pixels -> full-image pixels
         boxes = []
         for row in rows:
@@ -112,6 +113,18 @@ class YuNetDetector:
         return {"name": self.name, "model": "YuNet-s (libfacedetection, ONNX)", "confidence": self.confidence,
                 "face_px": FACE_PX, "max_side": self.max_side, "nms_iou": self.nms_iou,
                 "threads": {"under_load": self.threads, "idle": self.idle_threads}}
+
+
+def padded(rgb: np.ndarray) -> np.ndarray:
+    """(1, h, w, 3) with h and w rounded up to multiples of 32, zeros below and right: what the graph would pad
+    to itself, but cheaper here (its Pad op took 0.8 ms at 533x400)."""
+    h, w = rgb.shape[:2]
+    ph, pw = -(-h // STRIDE) * STRIDE, -(-w // STRIDE) * STRIDE
+    if (ph, pw) == (h, w):
+        return np.ascontiguousarray(rgb)[None]
+    out = np.zeros((1, ph, pw, 3), np.uint8)
+    out[0, :h, :w] = rgb
+    return out
 
 
 @cache
