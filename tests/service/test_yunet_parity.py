@@ -68,9 +68,9 @@ def test_onnx_yunet_finds_what_libfacedetection_finds(name, rgb, reference, onnx
 
 
 def test_the_service_detector_matches_the_library_as_the_service_ran_it(reference):
-    """The whole detect(): both downscaled the same way (longest side 640, area averaging below half size) and
-    thresholded at 0.6; the library's
-    whole-pixel rounding grows with the scale back to the photo (factor f): coordinates within 1.5 f + 1 px."""
+    """The whole detect(): both downscaled the same way (to longest side 640, area averaging below half size) and
+    thresholded at 0.6; the library's whole-pixel rounding grows with the scale back to the photo (factor f):
+    coordinates within 1.5 f + 1 px."""
     ours, theirs = YuNetDetector(max_side=640), YuFaceDetector(max_side=640)
     for name, rgb in real_photos():
         big = cv2.resize(rgb, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)  # both shrink it, below 1/2
