@@ -1,6 +1,6 @@
 """Video frames for labelling: read with OpenCV (its bundled FFmpeg), each with the timestamp the file gives
 it, sampled at ``--fps`` by those timestamps (never by assuming a constant frame rate), and turned into the
-pipeline's image type the way images.decode would turn the same pixels saved as a PNG."""
+pipeline's image type by service.images.from_pixels (decode's own conversion)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from service.errors import BadRequest
-from service.images import DecodedImage
+from service.images import DecodedImage, from_pixels
 
 _EPS = 1e-6  # timestamps are floats of milliseconds: 0.30000000000000004 s is still the 0.3 s tick
 
@@ -92,8 +91,5 @@ def frames(capture: cv2.VideoCapture, start: int = 0) -> Iterator[tuple[int, flo
 
 
 def to_image(bgr: np.ndarray, want_rgb: bool) -> DecodedImage:
-    """The pipeline's input for one frame: gray as Pillow's convert("L") makes it (what images.decode gives
-    for the same pixels in a PNG), RGB when the detector or the model asks for colour."""
-    rgb = np.ascontiguousarray(bgr[..., ::-1])
-    gray = np.asarray(Image.fromarray(rgb).convert("L"))
-    return DecodedImage(gray=gray, rgb=rgb if want_rgb else None, format="video")
+    """The pipeline's input for one frame: what images.decode gives for the same pixels in a PNG."""
+    return from_pixels(np.ascontiguousarray(bgr[..., ::-1]), want_rgb, format="video")

@@ -110,6 +110,13 @@ def decode(data: bytes, max_pixels: int, want_rgb: bool = False, min_scale: Scal
     return DecodedImage(gray=gray, rgb=rgb, format=kind, scale=1.0 / reduction, full_size=upright)
 
 
+def from_pixels(rgb: np.ndarray, want_rgb: bool = False, format: str = "raw") -> DecodedImage:
+    """An RGB frame decoded elsewhere (a video's frame, for fer-batch) as ``decode`` gives the same pixels read
+    from a lossless file: the same gray conversion, so the pipeline sees the same image either way."""
+    gray, colour = _pixels(Image.fromarray(rgb), want_rgb)
+    return DecodedImage(gray=gray, rgb=colour, format=format)
+
+
 def dct_reduction(width: int, height: int, min_scale: float) -> int:
     """The largest of 8, 4, 2 whose 1/n scale is >= min_scale and leaves at least one pixel each way, else 1."""
     for n in DCT_REDUCTIONS:
