@@ -4,9 +4,13 @@ and docs/benchmarks.png.
     python -m bench [--quick] [--sections 1,2,...] [--skip-peer] [--data ../shared/data/fer2013.csv.gz]
 
 Sections: 1 classifier ceiling + model latency, 2 pipeline in process, 3 the fer package on the same photos,
-4 HTTP, 5 WebSocket, 6 memory, 7 training data load, 8 face detectors side by side,
+4 HTTP, 5 WebSocket, 6 memory, 7 training data load, 8 face detectors side by side, 9 the service as shipped
+(one worker) over HTTP and WebSocket against fer and cv2.imdecode, 10 its memory,
 11 fer-batch (photos/s: local processes, Ray on one and two nodes, a /predict loop), 12 one stream that
 follows people (fps and recall with and without detection only when needed; tracks through crossings).
+
+--merge adds the sections run to today's results (bench/results/<date>.json) instead of replacing them: a full
+run in pieces of a few minutes each, every piece's load recorded.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class Context:
     workers: int
     skip_peer: bool
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    previous: dict[str, dict[str, Any]] = field(default_factory=dict)  # today's earlier pieces (--merge)
 
     @cached_property
     def faces(self) -> np.ndarray:
@@ -109,9 +114,9 @@ def _peer(c: Context) -> dict[str, Any]:
 
     if c.skip_peer:
         return {"available": False, "reason": "skipped (--skip-peer)"}
-    ours = c.results.get("pipeline")
+    ours = c.results.get("pipeline") or c.previous.get("pipeline")
     if not ours or "error" in ours:
-        ours = pipeline_speed.run(c.photos, ("yunet",), repeat=c.profile.pipeline_repeat)
+        ours = pipeline_speed.run(c.photos, ("yunet",), repeat=c.profile.pipeline_repeat, with_stages=False)
     return peer_fer.run(c.photos, ours, repeat=c.profile.peer_repeat)
 
 
@@ -138,6 +143,20 @@ def _parse(c: Context) -> dict[str, Any]:
     from bench import parse_fer2013
 
     return dict(parse_fer2013.run(c.data, repeat=c.profile.parse_repeat))
+
+
+def _speed(c: Context) -> dict[str, Any]:
+    from bench import speed_targets
+
+    peer = c.results.get("peer") or c.previous.get("peer")
+    return speed_targets.run(c.photos, peer, repeat=20 if c.profile is QUICK else 200,
+                             seconds=c.profile.http_seconds / 2)
+
+
+def _memory_shipped(c: Context) -> dict[str, Any]:
+    from bench import speed_targets
+
+    return speed_targets.run_memory(c.photos, total=c.profile.memory_requests, every=c.profile.memory_every)
 
 
 def _detectors(c: Context) -> dict[str, Any]:
@@ -170,6 +189,8 @@ SECTIONS: dict[int, list[tuple[str, Callable[[Context], dict[str, Any]]]]] = {
     7: [("parse", _parse)],
     8: [("detectors", _detectors)],
     11: [("batch", _batch)],
+    9: [("speed", _speed)],
+    10: [("memory_shipped", _memory_shipped)],
     12: [("tracking", _tracking)],
 }
 
@@ -201,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-peer", action="store_true", help="do not install or run the fer package (section 3)")
     p.add_argument("--data", default=os.environ.get("FER2013_CSV", str(ROOT.parent / "shared/data/fer2013.csv.gz")))
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server processes (default: cores)")
+    p.add_argument("--merge", action="store_true", help="add these sections to today's results instead of a new run")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
@@ -213,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     info = machine.describe()
     load_start = machine.load_1min()
     busy_start = machine.cpu_busy_cores()
-    context = Context(QUICK if args.quick else Profile(), args.data, args.workers, args.skip_peer)
+    date = datetime.now().strftime("%Y-%m-%d")
+    json_path = ROOT / "bench" / "results" / f"{date}{'-quick' if args.quick else ''}.json"
+    earlier = json.loads(json_path.read_text()) if args.merge and json_path.is_file() else None
+    context = Context(QUICK if args.quick else Profile(), args.data, args.workers, args.skip_peer,
+                      previous=dict(earlier["sections"]) if earlier else {})
     timings: dict[str, float] = {}
     for number in args.sections:
         for key, fn in SECTIONS[number]:
@@ -228,26 +254,31 @@ def main(argv: list[str] | None = None) -> int:
             print(report.section(key, context.results[key]), flush=True)
     load_end = machine.load_1min()
 
-    date = datetime.now().strftime("%Y-%m-%d")
-    json_path = ROOT / "bench" / "results" / f"{date}{'-quick' if args.quick else ''}.json"
     plot_path = ROOT / "docs" / "benchmarks.png"
+    piece = {"sections": [str(n) for n in args.sections], "commit": commit(),
+             "load_1min": {"start": load_start, "end": load_end}, "cpu_busy_cores_at_start": busy_start,
+             "busy_note": machine.busy_note(busy_start, load_end, info["cores"]), "section_seconds": timings}
+    pieces = [*(earlier.get("pieces", []) if earlier else []), piece]
+    sections = {**context.previous, **context.results}
+    order = [key for n in sorted(SECTIONS) for key, _ in SECTIONS[n] if key in sections]
     results = {
-        "date": date, "quick": args.quick, "commit": commit(), "machine": info,
-        "load_1min": {"start": load_start, "end": load_end}, "cpu_busy_cores_at_start": busy_start,
-        "busy_note": machine.busy_note(busy_start, load_end, info["cores"]),
-        "sections_run": [str(n) for n in args.sections], "section_seconds": timings,
-        "json": json_path.relative_to(ROOT).as_posix(), "plot": None, "sections": context.results,
+        "date": date, "quick": args.quick, "commit": piece["commit"], "machine": info,
+        "load_1min": piece["load_1min"], "cpu_busy_cores_at_start": busy_start,
+        "busy_note": "; ".join(f"sections {', '.join(x['sections'])}: {x['busy_note']}" for x in pieces
+                               if x["busy_note"]) or None,
+        "sections_run": [n for x in pieces for n in x["sections"]], "section_seconds": timings, "pieces": pieces,
+        "json": json_path.relative_to(ROOT).as_posix(), "plot": None, "sections": {k: sections[k] for k in order},
     }
     title = f"{info['cpu']}, {info['cores']} cores" + (" (quick mode)" if args.quick else "")
-    if plot.plot(context.results, plot_path, title):
+    if plot.plot(results["sections"], plot_path, title):
         results["plot"] = plot_path.name
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     (ROOT / "docs" / "benchmarks.md").write_text(report.document(results))
     print(f"wrote {json_path.relative_to(ROOT)}, docs/benchmarks.md" + (", docs/benchmarks.png" if results["plot"]
                                                                          else ""))
-    if results["busy_note"]:
-        print(f"note: {results['busy_note']}")
+    if piece["busy_note"]:
+        print(f"note: {piece['busy_note']}")
     return 1 if any("error" in r for r in context.results.values()) else 0
 
 

@@ -3,7 +3,9 @@ false positives per image and milliseconds per image, per detector and per photo
 
     python -m bench.detection_eval [--data ../shared/data/fer2013.csv.gz] [--json out.json]
 
-Each detector runs exactly as the service runs it (same settings, same downscaling to 640 px).
+Each detector runs exactly as the service runs it (same settings, same scale rule); ``yuface (before)`` is
+libfacedetection itself as the service ran it before the ONNX conversion (downscaled to 640 px). A second table
+measures the min_face_size rule: recall of faces of exactly 24-48 px at the scale the rule picks.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench.photos import Photo, evaluation_set
+from bench.photos import Photo, evaluation_set, small_face_photos
 from service.config import Settings
 from service.detectors import DETECTORS, Box
 
@@ -83,6 +85,45 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def reference(settings: Settings) -> Any | None:
+    """libfacedetection itself (yuface wheel), as the service ran it before the ONNX conversion; None without it."""
+    try:
+        from bench.yuface_reference import YuFaceDetector
+
+        return YuFaceDetector(settings.detector_confidence, 640, settings.nms_iou)
+    except RuntimeError:
+        return None
+
+
+def rule(settings: Settings, seed: int = 0) -> dict[str, Any]:
+    """Recall of faces of exactly 24-48 px: in 640x480 frames, where min_face_size alone sets the scale (a frame
+    is shrunk until the smallest face asked for is 20 px), and in 1280x720 ones, where the cost bound
+    detect_max_side shrinks further; for min_face_size 24 (faces >= 24 count) and 40 (faces >= 40 count)."""
+    sizes = (24, 28, 32, 40, 48)
+    detector = DETECTORS["yunet"](settings)
+    results: dict[str, Any] = {}
+    for frame in ((640, 480), (1280, 720)):
+        photos = list(small_face_photos(sizes, per_size=8, seed=seed, frame=frame))
+        for min_size in (24, 40):
+            asked = [p for p in photos if int(p.group.split("-")[1]) >= min_size]
+            r = evaluate(detector, asked, min_size)
+            label = f"{frame[0]}x{frame[1]}, min_face_size {min_size}"
+            results[label] = {**r, "scale": detector.scale_for(*frame, min_size)}
+    return {"face_sizes": list(sizes), "results": results, "table": rule_table(results, sizes)}
+
+
+def rule_table(results: dict[str, Any], sizes: tuple[int, ...]) -> str:
+    head = " | ".join(f"{s} px" for s in sizes)
+    lines = [f"| frame, setting | detection scale | {head} | FP/img |", "|---|" + "---:|" * (len(sizes) + 2)]
+    for label, r in results.items():
+        cells = []
+        for size in sizes:
+            g = r["groups"].get(f"small-{size}")
+            cells.append("-" if g is None else f"{g['recall']:.0%} ({int(g['found'])}/{int(g['faces'])})")
+        lines.append(f"| {label} | {r['scale']:.3f} | {' | '.join(cells)} | {r['groups']['all']['fp_per_image']:.2f} |")
+    return "\n".join(lines)
+
+
 def run(data: str | None, fer_images: np.ndarray | None = None) -> dict[str, Any]:
     """``fer_images``: FER2013's PrivateTest faces when the caller has them already (else read from ``data``)."""
     fer = fer_images
@@ -96,9 +137,11 @@ def run(data: str | None, fer_images: np.ndarray | None = None) -> dict[str, Any
     results = {name: evaluate(factory(settings.model_copy(update={"detector": name})), photos,
                               settings.min_face_size)
                for name, factory in DETECTORS.items()}
+    if (ref := reference(settings)) is not None:
+        results["yuface (before)"] = evaluate(ref, photos, settings.min_face_size)
     counts = {g: sum(1 for p in photos if p.group == g) for g in dict.fromkeys(p.group for p in photos)}
     return {"photos": counts, "faces": sum(len(p.faces) for p in photos), "min_face_size": settings.min_face_size,
-            "detectors": results, "table": table(results), "cpu": os.cpu_count()}
+            "detectors": results, "table": table(results), "rule": rule(settings), "cpu": os.cpu_count()}
 
 
 def main() -> None:
@@ -109,6 +152,7 @@ def main() -> None:
     out = run(args.data)
     print(f"photos: {out['photos']}, faces: {out['faces']}")
     print(out["table"])
+    print(out["rule"]["table"])
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
 

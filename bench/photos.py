@@ -128,6 +128,32 @@ def group_photos(n: int = 24, seed: int = 0, size: tuple[int, int] = (1280, 720)
         yield Photo(f"group-{i:02d}", "group", canvas, faces)
 
 
+def small_face_photos(face_sizes: tuple[int, ...] = (24, 28, 32, 40, 48), per_size: int = 12, seed: int = 0,
+                      frame: tuple[int, int] = (1280, 720), per_photo: int = 6) -> Iterator[Photo]:
+    """Real heads (astronaut, Grace Hopper) with faces of exactly each size (px), tilted up to 15 degrees, on
+    plain or real no-face backgrounds; the group is "small-<size>". For the min_face_size rule: a face of
+    min_face_size px must be found."""
+    rng = np.random.default_rng([seed, *face_sizes])
+    heads = [_head(astronaut(), ASTRONAUT_FACE, 0.6), _head(grace_hopper(), HOPPER_FACE, 0.5)]
+    backgrounds = [img for _, img in no_face_photos()]
+    W, H = frame
+    for size in face_sizes:
+        for i in range(per_size):
+            if i % 2:
+                canvas = cv2.resize(backgrounds[i % len(backgrounds)], (W, H), interpolation=cv2.INTER_LINEAR)
+            else:
+                canvas = np.full((H, W, 3), int(rng.integers(60, 200)), np.uint8)
+            faces: list[Box] = []
+            taken: list[Box] = []
+            for _ in range(per_photo):
+                crop, face = heads[int(rng.integers(0, len(heads)))]
+                crop, face = _rotate(crop, face, float(rng.uniform(-15, 15)))
+                box = _place(canvas, crop, face, size, taken, rng)
+                if box is not None:
+                    faces.append(box)
+            yield Photo(f"small-{size}-{i:02d}", f"small-{size}", canvas, faces)
+
+
 def fer2013_photos(images: np.ndarray, n: int = 16, per_photo: int = 4, seed: int = 0) -> Iterator[Photo]:
     """Real FER2013 faces (48x48 gray) pasted at 96-192 px onto 960x540 gray canvases."""
     rng = np.random.default_rng(seed)

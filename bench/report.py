@@ -64,6 +64,8 @@ def pipeline(r: dict[str, Any]) -> str:
                 for size, s in d["sizes"].items()]
         parts.append(f"**{name}**\n\n" + table(["frame", "photos", "recall (IoU >= 0.5)", "false pos.", "images/s",
                                                  "decode ms", "detect ms", "classify ms", "total ms"], rows))
+    if "stages" in r:
+        parts.append(_speed().stages(r["stages"]))
     return "\n\n".join(parts)
 
 
@@ -110,7 +112,8 @@ def websocket(r: dict[str, Any]) -> str:
 def memory(r: dict[str, Any]) -> str:
     rows = [[f"{s['requests']:,}", fmt(s.get("pss_mb"), 1), fmt(s["rss_mb"], 1), fmt(s["largest_process_mb"], 1)]
             for s in r["samples"]]
-    return (f"{r['workers']} worker processes, {r['requests']:,} requests at concurrency {r['concurrency']} cycling "
+    processes = f"{r['workers']} worker process" + ("es" if r["workers"] != 1 else "")
+    return (f"{processes}, {r['requests']:,} requests at concurrency {r['concurrency']} cycling "
             f"through {r['payloads']} photos; errors {r['errors']}. Peak {r['peak_pss_mb']:.1f} MB PSS for the whole "
             f"process tree (the sum of RSS, which counts shared libraries once per process, peaked at "
             f"{r['peak_rss_mb']:.1f} MB). Growth from the first sample under load to the last "
@@ -130,8 +133,16 @@ def parse(r: dict[str, Any]) -> str:
 
 def detectors(r: dict[str, Any]) -> str:
     photos = ", ".join(f"{n} {group}" for group, n in r["photos"].items())
-    return (f"`bench/detection_eval.py`: photos {photos}, {r['faces']} faces, min face size "
-            f"{r['min_face_size']} px; each detector as the service runs it.\n\n" + r["table"])
+    text = (f"`bench/detection_eval.py`: photos {photos}, {r['faces']} faces, min face size "
+            f"{r['min_face_size']} px; each detector as the service runs it; `yuface (before)`: libfacedetection "
+            "itself, as the service ran it before (downscaled to 640 px).\n\n" + r["table"])
+    return text + ("\n\n" + _speed().rule(r["rule"]) if "rule" in r else "")
+
+
+def _speed() -> Any:
+    from bench import speed_report  # it formats with this module's helpers
+
+    return speed_report
 
 
 def _tracking() -> Any:
@@ -157,6 +168,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "parse": ("7. Training data load", parse),
     "detectors": ("8. Face detectors side by side", detectors),
     "batch": ("11. fer-batch: photos labelled per second, every route", batch),
+    "speed": ("9. The service as shipped: HTTP and WebSocket speed", lambda r: _speed().speed(r)),
+    "memory_shipped": ("10. The service as shipped: memory", memory),
     "tracking": ("12. One stream that follows people: detection only when needed", lambda r: _tracking().render(r)),
 }
 
@@ -195,7 +208,7 @@ def targets(s: dict[str, dict[str, Any]]) -> list[list[str]]:
         rows.append(["6. memory", f"<= {r['target_mb']:g} MB (process tree, PSS), no growth trend",
                      f"peak {r['peak_pss_mb']:.0f} MB PSS ({r['peak_rss_mb']:.0f} MB RSS sum), "
                      f"second-half growth {pct(r.get('growth_second_half'))}", met(r["met"])])
-    return rows
+    return rows + _speed().target_rows(s)
 
 
 def document(results: dict[str, Any]) -> str:
