@@ -11,7 +11,8 @@ replica per node) behind deploy/haproxy/haproxy.cfg, the same set-up as tests/cl
 3. Crashes: /predict at concurrency 2 while node1 is SIGKILLed; the failover window (last failure after the
    kill), failed requests, and the time until node1, restarted, serves again.
 Both nodes share this machine's cores (and the load generator runs on them too): two replicas are two
-processes on the same two cores, not two machines.
+processes on the same two cores, not two machines. ``--pin`` puts node i on core i only (taskset), which makes
+each node a 1-core machine (HAProxy and the client still run on both cores).
 """
 
 from __future__ import annotations
@@ -75,35 +76,35 @@ def summary(results: list[Result], seconds: float) -> dict[str, Any]:
 
 
 def throughput(d: Deployment, data: bytes, seconds: float, concurrencies: list[int]) -> dict[str, Any]:
+    """Two replicas, then one (node1 in maint), alternating at each concurrency so that a change in the
+    machine's background load hits both alike."""
     lb = d.balancer
-    out: dict[str, Any] = {}
+    out: dict[str, list[dict[str, Any]]] = {"2_replicas": [], "1_replicas": []}
     asyncio.run(http_load(lb.url, data, 3, max(concurrencies)))  # warm-up
-    for replicas in (2, 1):
-        if replicas == 1:
-            lb.command("set server fer_nodes/node1 state maint")
-            lb.wait_states({"node0": "UP", "node1": "MAINT"}, timeout_s=10)
-        rows = []
-        for c in concurrencies:
+    for c in concurrencies:
+        for replicas, state in ((2, "ready"), (1, "maint")):
+            lb.command(f"set server fer_nodes/node1 state {state}")
+            lb.wait_states({"node0": "UP", "node1": "UP" if state == "ready" else "MAINT"}, timeout_s=10)
             row = {"concurrency": c, **summary(asyncio.run(http_load(lb.url, data, seconds, c)), seconds)}
             log.info("%d replica(s), concurrency %d: %s", replicas, c, row)
-            rows.append(row)
-        out[f"{replicas}_replicas"] = rows
-    return out
+            out[f"{replicas}_replicas"].append(row)
+    return dict(out)
 
 
 def plain(data: bytes, seconds: float, concurrencies: list[int]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for workers in (1, 2):
-        with serving(workers, env={"FER_LOG_LEVEL": "warning"}) as server:
+    """fer-serve with 1 and with 2 worker processes, both up at once and measured in turns."""
+    out: dict[str, list[dict[str, Any]]] = {"1_workers": [], "2_workers": []}
+    env = {"FER_LOG_LEVEL": "warning"}
+    with serving(1, env=env) as one, serving(2, env=env) as two:
+        for server in (one, two):
             asyncio.run(http_load(server.url, data, 3, max(concurrencies)))
-            rows = []
-            for c in concurrencies:
+        for c in concurrencies:
+            for server in (one, two):
                 row = {"concurrency": c, **summary(asyncio.run(http_load(server.url, data, seconds, c)), seconds)}
                 row.pop("replicas")
-                log.info("fer-serve, %d worker(s), concurrency %d: %s", workers, c, row)
-                rows.append(row)
-        out[f"{workers}_workers"] = rows
-    return out
+                log.info("fer-serve, %d worker(s), concurrency %d: %s", server.workers, c, row)
+                out[f"{server.workers}_workers"].append(row)
+    return dict(out)
 
 
 def stream_capacity(d: Deployment, data: bytes, seconds: float, counts: list[int]) -> list[dict[str, Any]]:
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--streams", default="1,2,4")
     p.add_argument("--crashes", type=int, default=2)
     p.add_argument("--sections", default="plain,http,streams,crashes")
+    p.add_argument("--pin", action="store_true", help="node i on core i only (taskset): nodes as 1-core machines")
     p.add_argument("--out", type=Path, default=None, help="default: bench/results/ray-cluster-<date>-<sections>.json")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -164,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"machine": {"cpu": machine.cpu_model(), "cores": os.cpu_count(),
                                           "ram_gb": machine.ram_gb(), "busy_cores_at_start": machine.cpu_busy_cores()},
                               "setup": "2 Ray nodes (1 CPU each) in network namespaces on this one machine, "
-                                       "deploy/ray/serve.yaml, HAProxy on 127.0.0.1; client on the same cores"}
+                                       "deploy/ray/serve.yaml, HAProxy on 127.0.0.1; client on the same cores",
+                              "pinned": args.pin}
     sections = set(args.sections.split(","))
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     if "plain" in sections:
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if sections & {"http", "streams", "crashes"}:
         with tempfile.TemporaryDirectory(prefix="fer-bench-cluster-") as tmp:
             started = time.monotonic()
-            with ray_cluster(2, Path(tmp), cpus_per_node=1, timeout_s=240) as cluster, \
+            with ray_cluster(2, Path(tmp), cpus_per_node=1, timeout_s=240, pin=args.pin) as cluster, \
                     serve_behind_haproxy(cluster, Path(tmp)) as d:
                 report["startup_s"] = round(time.monotonic() - started, 1)
                 if "http" in sections:
@@ -186,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                 d.balancer.wait_states({"node0": "UP", "node1": "UP"}, timeout_s=10)
                 if "crashes" in sections:
                     report["crashes"] = [crash(d, data) for _ in range(args.crashes)]
-    out = args.out or RESULTS / f"ray-cluster-{date.today()}-{args.sections.replace(',', '-')}.json"
+    name = f"ray-cluster-{date.today()}-{args.sections.replace(',', '-')}{'-pinned' if args.pin else ''}.json"
+    out = args.out or RESULTS / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -21,6 +21,7 @@ cluster on this machine gets in its way. On exit every process of every node is 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
 import sys
@@ -61,6 +62,7 @@ class RayCluster:
     token: str
     cpus_per_node: int
     temp_root: Path
+    pin: bool = False  # node i's processes run on core i only (taskset): each node is a 1-core machine
     starts: int = 0
 
     @property
@@ -84,7 +86,8 @@ class RayCluster:
         """``ray start --block`` on node ``index`` (the head: ``--head``), in a temp dir of its own."""
         node = self.nodes[index]
         self.starts += 1
-        argv = [RAY, "start", "--block", "--disable-usage-stats", f"--node-ip-address={node.address}",
+        taskset = ["taskset", "-c", str(index % (os.cpu_count() or 1))] if self.pin else []
+        argv = [*taskset, RAY, "start", "--block", "--disable-usage-stats", f"--node-ip-address={node.address}",
                 f"--num-cpus={self.cpus_per_node}", "--object-store-memory=100000000",
                 f"--metrics-export-port={METRICS_PORT}", f"--temp-dir={self.temp_root / f'{index}-{self.starts}'}"]
         if node is self.head:
@@ -98,13 +101,17 @@ class RayCluster:
 
 
 @contextmanager
-def ray_cluster(count: int, workdir: Path, cpus_per_node: int = 1, timeout_s: float = 120) -> Iterator[RayCluster]:
-    """``count`` Ray nodes, node 0 the head; yields once all are alive. See the module docstring."""
+def ray_cluster(count: int, workdir: Path, cpus_per_node: int = 1, timeout_s: float = 120,
+                pin: bool = False) -> Iterator[RayCluster]:
+    """``count`` Ray nodes, node 0 the head; yields once all are alive. See the module docstring.
+
+    ``pin``: node i runs on core i (mod the machine's cores) only, so that nodes do not borrow each other's
+    cores; otherwise every node's processes may run on every core of the machine."""
     # Ray's unix sockets live under the temp dir and must stay under ~100 characters: a short path in /tmp.
     temp_root = Path(tempfile.mkdtemp(prefix="fer-ray-"))
     try:
         with network_namespaces(count, workdir) as hosts:
-            cluster = RayCluster(hosts, workdir, secrets.token_hex(32), cpus_per_node, temp_root)
+            cluster = RayCluster(hosts, workdir, secrets.token_hex(32), cpus_per_node, temp_root, pin)
             for node in hosts:
                 cluster.start_node(node.index)
             started = time.monotonic()
