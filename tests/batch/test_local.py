@@ -88,3 +88,15 @@ def test_an_existing_output_is_not_replaced_without_overwrite(collection: Collec
 @pytest.mark.parametrize("name", ["labels.txt", "labels"])
 def test_an_unknown_output_format_is_refused(tmp_path: Path, fer_batch, name):
     assert fer_batch(tmp_path, "--out", tmp_path / name) == 2
+
+
+def test_model_is_chosen_by_name_or_path_as_the_service_does(collection: Collection, tmp_path):
+    from batch.cli import main
+
+    out = tmp_path / "named.csv"
+    assert main([str(collection.faces[0]), "--out", str(out), "--model", "fer2013_seed_cnn", "--workers", "1",
+                 "--no-progress"]) == 0
+    (row,) = read_table(out).to_pylist()
+    assert row["model"] == "fer2013_seed_cnn" and row["face_index"] == 0
+    assert main([str(collection.faces[0]), "--out", str(tmp_path / "x.csv"), "--model", "no_such_model",
+                 "--no-progress"]) == 2  # refused before any worker starts, as the service refuses to load it
