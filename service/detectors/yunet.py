@@ -50,7 +50,7 @@ class YuNetDetector:
         self.nms_iou = nms_iou
         self.occupancy = Occupancy()
         self.threads = max(1, threads)
-        self.idle_threads = idle_threads or os.cpu_count() or 1
+        self.idle_threads = idle_threads or len(os.sched_getaffinity(0))  # the cores this process may run on
         self._serial = self._session(ort, model, self.threads)
         meta = json.loads(self._serial.get_modelmeta().custom_metadata_map.get("yunet", "{}"))
         if meta.get("format") != FORMAT:
