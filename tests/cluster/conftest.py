@@ -16,6 +16,7 @@ import pytest
 
 from tests.cluster.deployment import SERVE, Deployment, serve_behind_haproxy
 from tests.cluster.ray_cluster import ray_cluster
+from tests.service.conftest import make_app, tiny_model  # noqa: F401 - re-exported fixtures
 
 START_TIMEOUT_S = 240  # cluster + two replicas loading the model, on a 2-core machine that may be training
 

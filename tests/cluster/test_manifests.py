@@ -1,7 +1,7 @@
 """deploy/ checked offline: Kubernetes manifests against the Kubernetes API's schemas (kubernetes-validate,
 strict), the RayService's pod templates likewise (no schema for KubeRay's CRD ships in a registry package, so
-its own fields are not checked here), serve.yaml against Ray Serve's own config schema, and HAProxy's config
-with ``haproxy -c``."""
+its own fields are not checked here), serve.yaml against Ray Serve's own config schema (and the deployment it
+builds, whose health check is /readyz's), and HAProxy's config with ``haproxy -c``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import kubernetes_validate
@@ -157,3 +158,22 @@ def test_the_haproxy_config_is_valid_and_needs_its_node_addresses(tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
     missing = haproxy_check({"FER_HAPROXY_SOCKET": str(tmp_path / "s.sock")})
     assert missing.returncode != 0 and "server" in missing.stderr
+
+
+@RAY_IMPORT_WARNINGS
+def test_replica_health_is_the_readiness_check(make_app):
+    """Ray replaces a replica whose check_health raises: it must fail exactly when /readyz does."""
+    from fastapi.testclient import TestClient
+
+    from service.ray_serve import FerReplica
+
+    check_health = FerReplica.func_or_class.check_health  # the deployment's method, without a Ray runtime
+    with pytest.raises(RuntimeError):
+        check_health(SimpleNamespace(_app=None))
+    with TestClient(make_app()) as client:
+        assert client.get("/readyz").status_code == 200
+        check_health(SimpleNamespace(_app=client.app))
+    with TestClient(make_app(model_path="/nonexistent/model.onnx")) as client:
+        assert client.get("/readyz").status_code == 503
+        with pytest.raises(RuntimeError, match="not ready"):
+            check_health(SimpleNamespace(_app=client.app))
