@@ -40,7 +40,7 @@ def candidates() -> list[CropSpec]:
 
 def detections(fer: Any, positions: np.ndarray, detector: str) -> list[tuple[int, np.ndarray, Box]]:
     """(position, frame, detected box) of every face the detector finds where it was placed (IoU >= 0.3)."""
-    settings = Settings(detector=detector)  # type: ignore[arg-type]
+    settings = Settings(detector=detector)
     det = create_detector(settings)
     found = []
     for pos in positions:
