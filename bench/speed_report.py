@@ -33,8 +33,8 @@ def speed(r: dict[str, Any]) -> str:
                  f"cv2.imdecode {fmt(t['imdecode_full_ms'], 1)}", "-", "<= full cv2.imdecode", met(t["met"])])
     parts = [f"One worker process (the shipped default), default settings; sequential requests over one kept-alive "
              f"connection, {r['repeat']} per photo (12 MP: fewer), after a warm-up. fer: its in-process time on the "
-             f"decoded photo (section 3). A 12 MP JPEG decoded by `cv2.imdecode` with IMREAD_REDUCED_COLOR_4 takes "
-             f"{fmt(t['imdecode_reduced_4_ms'], 1)} ms.\n\n"
+             f"decoded photo ({r.get('fer_source', 'section 3')}). A 12 MP JPEG decoded by `cv2.imdecode` with "
+             f"IMREAD_REDUCED_COLOR_4 takes {fmt(t['imdecode_reduced_4_ms'], 1)} ms.\n\n"
              + table(["photo", "HTTP median ms", "p95 ms", "fer ms", "fer / ours", "target", "met"], rows)]
     crow = []
     for label, runs in (("every core for a lone request (default)", r["concurrency"]["default"]),

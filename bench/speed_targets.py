@@ -1,8 +1,8 @@
 """Sections 9 and 10: the service as shipped (one worker process, default settings) against issue 16's targets.
 
 9: sequential POST /predict over HTTP on the 640x480 and 1920x1080 one-face photos against the `fer` package's
-in-process time on the same photos (section 3), and on a 12 MP JPEG against a full-size ``cv2.imdecode`` of the
-same bytes; concurrency 1 and 8 on the 640x480 photo, with the default threads (one detection may use every
+in-process time on the same photos (measured here too, side by side), and on a 12 MP JPEG against a full-size
+``cv2.imdecode`` of the same bytes; concurrency 1 and 8 on the 640x480 photo, with the default threads (one detection may use every
 core while the process has no other request) and with one thread per detection; one WebSocket stream of
 640x480 frames. 10: the process's memory (PSS) over many requests, as section 6 measures it.
 """
@@ -88,11 +88,18 @@ def concurrent(url: str, data: bytes, concurrency: int, seconds: float) -> dict[
             "errors": sum(1 for _, status in results if status != 200)}
 
 
-def fer_ms(peer: dict[str, Any] | None) -> dict[str, float]:
-    """fer's in-process ms per photo name, from section 3's result (empty when it did not run)."""
-    if not peer or not peer.get("available"):
-        return {}
-    return {row["photo"]: float(row["ms"]) for row in peer["fer"]["photos"]}
+def fer_ms(photos: list[Photo], peer: dict[str, Any] | None, repeat: int) -> tuple[dict[str, float], str]:
+    """fer's in-process ms per photo name, measured here, next to ours (section 3's figures otherwise: another
+    piece of the run, maybe another load); and where they come from."""
+    from bench import peer_fer
+
+    answer = peer_fer.run_fer(photos, repeat)
+    if answer["available"]:
+        return {p.name: float(r["ms"]) for p, r in zip(photos, answer["images"], strict=True)}, \
+            f"measured in this section, median of {repeat}"
+    if peer and peer.get("available"):
+        return {row["photo"]: float(row["ms"]) for row in peer["fer"]["photos"]}, "section 3"
+    return {}, f"not measured: {answer['reason']}"
 
 
 def run(photos: list[Photo], peer: dict[str, Any] | None, repeat: int = 200, seconds: float = 10.0) -> dict[str, Any]:
@@ -102,8 +109,9 @@ def run(photos: list[Photo], peer: dict[str, Any] | None, repeat: int = 200, sec
     cv2.setNumThreads(1)
     imdecode = median_ms(lambda: cv2.imdecode(np.frombuffer(big, np.uint8), cv2.IMREAD_COLOR), 20)
     reduced = median_ms(lambda: cv2.imdecode(np.frombuffer(big, np.uint8), cv2.IMREAD_REDUCED_COLOR_4), 20)
-    fer = fer_ms(peer)
-    out: dict[str, Any] = {"workers": 1, "repeat": repeat, "seconds": seconds, "photos": {}, "concurrency": {}}
+    fer, fer_source = fer_ms([by_name[name] for name in TARGETS], peer, repeat=max(3, repeat // 20))
+    out: dict[str, Any] = {"workers": 1, "repeat": repeat, "seconds": seconds, "photos": {}, "concurrency": {},
+                           "fer_source": fer_source}
     with serving(1) as server:
         for name, data in payloads.items():
             ours = sequential(server.url, data, repeat)
