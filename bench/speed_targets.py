@@ -2,9 +2,9 @@
 
 9: sequential POST /predict over HTTP on the 640x480 and 1920x1080 one-face photos against the `fer` package's
 in-process time on the same photos (measured here too, side by side), and on a 12 MP JPEG against a full-size
-``cv2.imdecode`` of the same bytes; concurrency 1 and 8 on the 640x480 photo, with the default threads (one detection may use every
-core while the process has no other request) and with one thread per detection; one WebSocket stream of
-640x480 frames. 10: the process's memory (PSS) over many requests, as section 6 measures it.
+``cv2.imdecode`` of the same bytes; concurrency 1 and 8 on the 640x480 photo, with the default threads (one
+detection may use every core while the process has no other request) and with one thread per detection; one
+WebSocket stream of 640x480 frames. 10: the process's memory (PSS) over many requests, as section 6 measures it.
 """
 
 from __future__ import annotations
