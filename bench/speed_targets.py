@@ -51,8 +51,9 @@ class Client:
                 "Content-Type: image/jpeg\r\n\r\n").encode()
         return head + data + f"\r\n--{self.BOUNDARY}--\r\n".encode()
 
-    def post(self, body: bytes) -> int:
-        self.conn.request("POST", "/predict", body, {"Content-Type": f"multipart/form-data; boundary={self.BOUNDARY}"})
+    def post(self, body: bytes, query: str = "") -> int:
+        self.conn.request("POST", "/predict" + query, body,
+                          {"Content-Type": f"multipart/form-data; boundary={self.BOUNDARY}"})
         response = self.conn.getresponse()
         response.read()
         return response.status
@@ -61,17 +62,17 @@ class Client:
         self.conn.close()
 
 
-def sequential(url: str, data: bytes, repeat: int, warmup: int = 5) -> dict[str, Any]:
+def sequential(url: str, data: bytes, repeat: int, warmup: int = 5, query: str = "") -> dict[str, Any]:
     """``repeat`` requests one after the other: median and p95 ms, and the statuses."""
     client = Client(url)
     body = client.body(data)
     try:
         for _ in range(warmup):
-            client.post(body)
+            client.post(body, query)
         times, statuses = [], Counter[str]()
         for _ in range(repeat):
             t = time.perf_counter()
-            statuses[str(client.post(body))] += 1
+            statuses[str(client.post(body, query))] += 1
             times.append((time.perf_counter() - t) * 1000)
     finally:
         client.close()
@@ -119,6 +120,8 @@ def run(photos: list[Photo], peer: dict[str, Any] | None, repeat: int = 200, sec
             out["photos"][name] = {"bytes": len(data), "http": ours, "fer_ms": fer.get(name), "x_fer": speedup,
                                    "target": TARGETS[name],
                                    "met": None if speedup is None else speedup >= TARGETS[name]}
+        larger = sequential(server.url, payloads["640x480-1face"], repeat, query="?min_face_size=40")
+        out["vga_min_face_40"] = {"http": larger, "x_fer": ratio(fer.get("640x480-1face"), larger["median_ms"])}
         ours = sequential(server.url, big, max(20, repeat // 5))
         out["twelve_mp"] = {"size": list(TWELVE_MP), "bytes": len(big), "http": ours,
                             "imdecode_full_ms": round(imdecode, 2), "imdecode_reduced_4_ms": round(reduced, 2),
