@@ -66,7 +66,10 @@ def amend(model_path: Path, data: str | None = None, crop: CropSpec | None = Non
 
     card_path = model_path.with_suffix(".md")
     if card_path.is_file():
-        metrics = results or {s: {**m, "per_class": {}} for s, m in training.get("metrics", {}).items()}
+        # The card lists the selection split first (the contract's JSON keeps its keys sorted).
+        stored = training.get("metrics", {})
+        select = (training.get("calibration") or {}).get("split", "PublicTest")
+        metrics = results or {s: stored[s] for s in sorted(stored, key=lambda s: s != select)}
         card_path.write_text(card.replace_results_section(card_path.read_text(),
                                                            card.results_section(contract, metrics)))
         if curves is not None:

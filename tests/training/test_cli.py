@@ -168,3 +168,7 @@ def test_export_records_latency_crop_and_calibration_and_amend_rewrites_only_the
     card = onnx_path.with_suffix(".md").read_text()
     assert "Face crop: the detector's box as it is." in card and "### Per class" in card
     assert card.count("## Results") == 1
+    fer_train("amend", "--model", onnx_path, "--latency")  # from the contract alone: splits keep their roles
+    card = onnx_path.with_suffix(".md").read_text()
+    assert "Model selection used PublicTest only; PrivateTest was never used" in card
+    assert card.index("| PublicTest |") < card.index("| PrivateTest |")
