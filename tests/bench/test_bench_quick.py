@@ -69,7 +69,7 @@ def test_the_shipped_models_in_models_are_found_by_their_contract() -> None:
 
 
 def test_pipeline_reports_recall_beside_speed(photos: list[Photo]) -> None:
-    out = pipeline_speed.run(photos, detectors=("yunet", "haar"), repeat=1)
+    out = pipeline_speed.run(photos, detectors=("yunet", "haar"), repeat=1, with_stages=False)
     for name in ("yunet", "haar"):
         sizes = out["detectors"][name]["sizes"]
         assert set(sizes) == {"640x480", "all"}
@@ -79,6 +79,29 @@ def test_pipeline_reports_recall_beside_speed(photos: list[Photo]) -> None:
         assert set(total["ms"]) == {"decode", "detect", "classify", "total"}
     # the astronaut alone; the astronaut, Grace Hopper and a FER2013 face
     assert out["detectors"]["yunet"]["sizes"]["all"]["found"] >= 3
+
+
+def test_stage_table_times_every_stage_of_the_one_face_photo_and_a_12_megapixel_one(photos: list[Photo]) -> None:
+    rows = pipeline_speed.stages(photos, repeat=1)["rows"]
+    assert {r["frame"] for r in rows} == {"640x480", "4032x3024 (12 MP)"}
+    stages = [r["stage"] for r in rows if r["frame"] == "640x480"]
+    assert "decode as /predict does (scale 1)" in stages and "classify one face (crop + model)" in stages
+    assert "detect: yuface (libfacedetection) at longest side 640" in stages  # the reference, a dev dependency
+    big = {r["stage"]: r["ms"] for r in rows if r["frame"] != "640x480"}
+    assert "decode as /predict does (scale 0.25)" in big and all(ms > 0 for ms in big.values())
+
+
+def test_sequential_and_concurrent_requests_reach_a_real_server(photos: list[Photo]) -> None:
+    from bench.server import serving
+    from bench.speed_targets import concurrent, sequential
+
+    data = jpeg(photos[0].rgb)
+    with serving(1) as server:
+        seq = sequential(server.url, data, repeat=3, warmup=1)
+        assert seq["statuses"] == {"200": 3} and seq["median_ms"] > 0
+        assert sequential(server.url, data, repeat=2, warmup=0, query="?min_face_size=40")["statuses"] == {"200": 2}
+        many = concurrent(server.url, data, concurrency=2, seconds=1.0)
+        assert many["requests"] > 0 and many["errors"] == 0
 
 
 def test_memory_section_runs_a_real_server_without_errors(photos: list[Photo], tmp_path: Path) -> None:
@@ -102,4 +125,4 @@ def test_sections_option_refuses_unknown_numbers() -> None:
 
     assert parse_sections("4,1,1") == [1, 4]
     with pytest.raises(argparse.ArgumentTypeError):
-        parse_sections("1,9")
+        parse_sections("1,99")
