@@ -14,10 +14,10 @@ FER_TRAIN=${FER_TRAIN:-.venv/bin/fer-train}
 THREADS=${FER_TRAIN_THREADS:+--threads $FER_TRAIN_THREADS}
 case "$LABELS" in
   # FER2013: one label per face, label smoothing 0.1.
-  fer2013) RUN=$RUNS/vgg_fer2013; EXTRA=(--epochs 40 --label-smoothing 0.1) ;;
+  fer2013) RUN=$RUNS/vgg_fer2013; EXTRA=(--epochs 30 --label-smoothing 0.1) ;;
   # FER+: the 8 emotions, trained on the crowd's vote shares (FER+'s "probability" scheme), no extra smoothing.
   ferplus) RUN=$RUNS/vgg_ferplus
-           EXTRA=(--labels ferplus8 --ferplus-csv "$FERPLUS" --targets votes --epochs 30 --label-smoothing 0) ;;
+           EXTRA=(--labels ferplus8 --ferplus-csv "$FERPLUS" --targets votes --epochs 20 --label-smoothing 0) ;;
   *) echo "usage: $0 [fer2013|ferplus] [RUNS_DIR]" >&2; exit 2 ;;
 esac
 if [ -f "$RUN/checkpoints/state.json" ]; then
