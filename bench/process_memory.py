@@ -29,7 +29,7 @@ def _kb_field_mb(path: str, key: str) -> float:
         for line in Path(path).read_text().splitlines():
             if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
-    except (FileNotFoundError, PermissionError):
+    except (FileNotFoundError, PermissionError, ProcessLookupError):  # ESRCH: exiting while read
         pass
     return 0.0
 
