@@ -13,14 +13,15 @@ WORKDIR /app
 # ---- build: a virtual environment with the service's dependencies (read from pyproject.toml) ----
 FROM base AS build
 COPY pyproject.toml ./
-# Then drop what the service never loads: pip itself, tests, other Haar cascades, ORT's Python tools.
+# Then drop what the service never loads: pip itself, tests, other Haar cascades, ORT's Python tools (numpy.f2py
+# stays: scipy, which the stream tracker imports, reaches it through `from numpy import *`).
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 print('\n'.join(p['dependencies'] + p['optional-dependencies']['service']))" > requirements.txt \
  && python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-compile -r requirements.txt
 WORKDIR /opt/venv/lib/python3.11/site-packages
 RUN rm -rf pip* setuptools* pkg_resources _distutils_hack distutils-precedence.pth \
-      numpy/*/tests numpy/tests numpy/f2py numpy/typing/tests \
+      numpy/*/tests numpy/tests numpy/typing/tests \
       onnxruntime/transformers onnxruntime/quantization onnxruntime/tools onnxruntime/datasets \
  && find cv2/data -name '*.xml' ! -name 'haarcascade_frontalface_default.xml' -delete \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
