@@ -43,3 +43,14 @@ def tune_allocator(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = T
     log.debug("glibc malloc: mmap threshold %d, trim threshold %d, arenas %d (%s)", mmap_threshold,
               trim_threshold, arena_max, ok)
     return ok
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free pages back to the OS (glibc malloc_trim), e.g. after loading a model: onnxruntime's
+    parse of a 42 MB ONNX file leaves ~75 MB free but held (measured: a VGG session 127 MB PSS, 50 MB after)."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    return bool(trim(0))

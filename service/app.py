@@ -13,7 +13,7 @@ import cv2
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service.allocator import tune_allocator
+from service.allocator import release_free_memory, tune_allocator
 from service.catalog import choose_default, load_classifiers, model_files
 from service.classifier import ModelLoadError
 from service.config import Settings
@@ -36,7 +36,12 @@ def load_pipelines(settings: Settings) -> tuple[dict[str, Pipeline], str]:
     classifiers = load_classifiers(files, settings.ort_intra_threads, settings.ort_inter_threads)
     default = choose_default({n: c.contract for n, c in classifiers.items()}, settings.default_model,
                              settings.default_max_latency_ms)
+    if settings.preload_models == "default":
+        for name, classifier in classifiers.items():
+            if name != default:
+                classifier.release()  # checked; opened again by its first request
     detector = create_detector(settings)
+    release_free_memory()
     pipelines = {name: Pipeline(detector, c, settings.max_image_pixels, settings.align_faces)
                  for name, c in classifiers.items()}
     return pipelines, default

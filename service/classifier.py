@@ -5,6 +5,7 @@ its contract (model_contract.py), read from the ONNX file. No FastAPI here.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ import cv2
 import numpy as np
 
 from model_contract import ContractError, ModelContract, read_contract, to_probabilities
+from service.allocator import release_free_memory
 from service.detectors import Box
+from service.errors import NotReady
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +25,16 @@ class ModelLoadError(RuntimeError):
 
 
 class EmotionClassifier:
-    def __init__(self, session: Any, contract: ModelContract, path: Path) -> None:
-        self.session = session
+    """A model and its contract. The onnxruntime session may be released (``release``: the contract stays, the
+    weights leave memory) and is opened again by the first ``classify`` that needs it."""
+
+    def __init__(self, session: Any, contract: ModelContract, path: Path, threads: tuple[int, int] = (1, 1)) -> None:
+        self._session: Any = session
         self.contract = contract
         self.path = path
         self.input_name = session.get_inputs()[0].name
+        self._threads = threads
+        self._opening = threading.Lock()
         spec = contract.input
         self._size = (spec.width, spec.height)
         self._scale = (spec.value_max - spec.value_min) / 255.0
@@ -40,20 +48,48 @@ class EmotionClassifier:
     def needs_rgb(self) -> bool:
         return self.contract.input.colour != "gray"
 
+    @property
+    def session(self) -> Any:
+        """The onnxruntime session, opened again if it was released."""
+        session = self._session
+        if session is None:
+            with self._opening:
+                if self._session is None:
+                    self._session = self._reopen()
+                session = self._session
+        return session
+
+    def _reopen(self) -> Any:
+        """The session again, from the same file with the same contract; 503 if the file is gone or changed."""
+        try:
+            session = _open_session(self.path, *self._threads)
+            same = read_contract(session.get_modelmeta().custom_metadata_map) == self.contract
+        except (ModelLoadError, ContractError):
+            same = False
+        if not same:
+            log.error("model %s: %s is gone or no longer the file loaded at start", self.contract.name, self.path)
+            raise NotReady(f"The model {self.contract.name!r} cannot be opened again; the service needs a restart.")
+        log.info("opened model %s from %s", self.contract.name, self.path)
+        release_free_memory()
+        return session
+
+    @session.setter
+    def session(self, value: Any) -> None:
+        self._session = value
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def release(self) -> None:
+        """Drop the session (its weights and buffers); the next classify opens it again from the file."""
+        self._session = None
+
     @classmethod
     def load(cls, path: Path, intra_threads: int = 1, inter_threads: int = 1) -> EmotionClassifier:
-        import onnxruntime as ort
-
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_threads
-        options.inter_op_num_threads = inter_threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
-            raise ModelLoadError(f"{path} is not a loadable ONNX model ({type(exc).__name__})") from None
+        session = _open_session(path, intra_threads, inter_threads)
         try:
             contract = read_contract(session.get_modelmeta().custom_metadata_map)
             if len(session.get_inputs()) != 1 or len(session.get_outputs()) < 1:
@@ -61,7 +97,7 @@ class EmotionClassifier:
             contract.check_io(session.get_inputs()[0].shape, session.get_outputs()[0].shape)
         except ContractError as exc:
             raise ModelLoadError(f"{path}: {exc}") from None
-        return cls(session, contract, path)
+        return cls(session, contract, path, (intra_threads, inter_threads))
 
     def crops(self, gray: np.ndarray, rgb: np.ndarray | None, boxes: list[Box], align: bool = False) -> np.ndarray:
         """(N, H, W, C) float32 model input: the region the contract's crop rule gives for each box, resized,
@@ -112,6 +148,19 @@ class EmotionClassifier:
                                                   "metrics", "selected_epoch", "hardware", "tta") if k in training},
             "latency": training.get("latency"),
         }
+
+
+def _open_session(path: Path, intra_threads: int, inter_threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_threads
+    options.inter_op_num_threads = inter_threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
+        raise ModelLoadError(f"{path} is not a loadable ONNX model ({type(exc).__name__})") from None
 
 
 def cut(image: np.ndarray, box: Box) -> np.ndarray:

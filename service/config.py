@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(None, description="serve only this ONNX model (exported by fer-train)")
     models: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="models to serve: names in FER_MODELS_DIR or paths (default: all of them)")
+    preload_models: Literal["default", "all"] = Field(
+        "default", description="sessions open from start-up: the default model's only (every model is still "
+                               "checked at start; another opens on its first request) or all")
     models_dir: Path = Field(MODELS_DIR, description="folder of the shipped models (*.onnx with their contracts)")
     default_model: str | None = Field(None, description="model of requests without ?model= (default: the rule in "
                                                         "service/catalog.py)")

@@ -128,3 +128,31 @@ def test_the_default_rule_prefers_fer2013_models_and_falls_back_to_the_fastest()
     assert choose_default(contracts, None, 3.0) == "slow"
     assert choose_default({"x": _contract("x", public=0.5, ms=None), "w": _contract("w", public=0.4, ms=None)},
                           None, 3.0) == "w"
+
+
+def test_only_the_default_stays_open_and_another_opens_on_its_first_request(make_app, models_dir, astronaut_jpeg):
+    app = make_app(model_path=None, models_dir=models_dir)
+    with TestClient(app) as c:
+        pipelines = app.state.service.pipelines
+        assert {n: p.classifier.loaded for n, p in pipelines.items()} == {"fast": True, "accurate": False,
+                                                                         "plus8": False}
+        assert c.get("/v1/models").status_code == 200  # listing needs only the contracts
+        assert not pipelines["plus8"].classifier.loaded
+        r = post_image(c, astronaut_jpeg, model="plus8")
+        assert r.status_code == 200 and list(r.json()["faces"][0]["probabilities"]) == list(FERPLUS8)
+        assert pipelines["plus8"].classifier.loaded and not pipelines["accurate"].classifier.loaded
+
+
+def test_preload_all_keeps_every_model_open(make_app, models_dir):
+    app = make_app(model_path=None, models_dir=models_dir, preload_models="all")
+    with TestClient(app):
+        assert all(p.classifier.loaded for p in app.state.service.pipelines.values())
+
+
+def test_a_model_file_changed_after_start_is_a_503_not_another_model(make_app, models_dir, astronaut_jpeg):
+    app = make_app(model_path=None, models_dir=models_dir)
+    with TestClient(app) as c:
+        build_onnx(models_dir / "plus8.onnx", labels=FER_LABELS, name="plus8", training=_training(0.5, 1.0))
+        r = post_image(c, astronaut_jpeg, model="plus8")
+        assert r.status_code == 503 and r.json()["code"] == "model_not_ready"
+        assert post_image(c, astronaut_jpeg).status_code == 200  # the default is unaffected
