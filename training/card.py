@@ -80,6 +80,7 @@ def write_card(onnx_path: Path, contract: ModelContract, results: dict[str, dict
         f"- Hardware: {t['hardware']}",
         f"- Training time: {duration(t['train_seconds'])} for {t['epochs_run']} epochs; "
         f"selected epoch {t['selected_epoch']}",
+        *_parent_lines(t),
         f"- Dataset sha256 (uncompressed CSV): `{t['dataset_sha256']}`",
         f"- Keras vs onnxruntime on 512 real faces: max |diff| {t['parity_max_abs_diff']:.1e}",
         f"- Exported: {t['exported_at']}",
@@ -142,6 +143,17 @@ def results_section(contract: ModelContract, results: dict[str, dict[str, Any]])
                   f"{latency['threads']} onnxruntime thread, the whole graph; median of {latency['runs']} runs on "
                   f"{latency['hardware']}).", ""]
     return lines + _tta_lines(t) + _label_lines(t)
+
+
+def _parent_lines(t: dict[str, Any]) -> list[str]:
+    parent = t.get("init_from")
+    if not parent:
+        return []
+    line = f"- Started from `{parent['path']}` (sha256 `{str(parent.get('sha256'))[:12]}`)"
+    if parent.get("train_seconds") is not None:
+        line += (f", whose own training took {duration(parent['train_seconds'])} for {parent['epochs_run']} epochs "
+                 f"on {parent['hardware']}; in all {duration(parent['train_seconds'] + t['train_seconds'])}")
+    return [line + "; its weights were trained on the same Training faces only."]
 
 
 def _label_lines(t: dict[str, Any]) -> list[str]:

@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="votes: train on FER+'s vote shares per face (--labels ferplus*, --engine torch)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads of the torch engine (default: all cores); speed only, not part of the recipe")
+    p.add_argument("--init-from", default=None, metavar="MODEL.onnx",
+                   help="start from an exported model's weights (--engine torch; e.g. a FER2013 model for a FER+ "
+                        "run: its features, a new head where the labels differ)")
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="keep and select an exponential moving average of the weights (--engine torch), e.g. 0.999")
 

@@ -50,6 +50,7 @@ class TrainConfig:
     engine: str = "keras"  # keras | torch (the PyTorch twin of the architecture; exported through Keras)
     ema: float = 0.0  # decay per step of an exponential moving average of the weights (torch engine); 0 = off
     targets: str = "majority"  # majority (one label per face) | votes (FER+'s vote shares; torch engine)
+    init_from: str | None = None  # an exported ONNX model whose weights start the run (torch engine)
 
     def __post_init__(self) -> None:
         checks = {
@@ -76,6 +77,8 @@ class TrainConfig:
             raise ValueError("an exponential moving average of the weights (--ema) needs --engine torch")
         if self.targets == "votes" and (self.labels == "fer2013" or self.engine != "torch"):
             raise ValueError("--targets votes (FER+'s vote shares) needs --labels ferplus* and --engine torch")
+        if self.init_from and self.engine != "torch":
+            raise ValueError("--init-from (start from an exported model's weights) needs --engine torch")
         if self.protocol == "seed" and self.select == "best":
             raise ValueError("the seed protocol has no held-out selection split: use --select last")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from model_contract import CropSpec, InputSpec, ModelContract, OutputSpec, write_contract
+from model_contract import ContractError, CropSpec, InputSpec, ModelContract, OutputSpec, read_contract, write_contract
 from training.calibrate import fit_temperature
 from training.config import TrainConfig
 from training.errors import ExportError
@@ -69,6 +69,24 @@ def check_parity(model: Any, onnx_path: Path, faces: np.ndarray) -> float:
         raise ExportError(f"onnxruntime and Keras disagree on {len(faces)} real faces: max |diff| {diff:.2e} "
                           f"> {PARITY_ATOL:.0e}; the ONNX file was not written")
     return diff
+
+
+def _parent(run_dir: Path, config: TrainConfig) -> dict[str, Any] | None:
+    """The model a warm-started run began from (``--init-from``): its file's sha256 then, and its own training."""
+    if not config.init_from:
+        return None
+    state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
+    parent: dict[str, Any] = {"path": config.init_from, "sha256": state.get("init_from_sha256")}
+    try:
+        import onnx
+
+        meta = {p.key: p.value for p in onnx.load(config.init_from, load_external_data=False).metadata_props}
+        t = read_contract(meta).training
+        parent.update(name=read_contract(meta).name, train_seconds=t.get("train_seconds"),
+                      epochs_run=t.get("epochs_run"), hardware=t.get("hardware"))
+    except (OSError, ContractError, ValueError):
+        log.warning("--init-from %s is no longer readable: its own training is not in the card", config.init_from)
+    return parent
 
 
 def hardware() -> str:
@@ -164,6 +182,7 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
                 "parity_max_abs_diff": diff, "tta": tta, "tta_selection": tta_selection, "metrics": {},
                 "labels": None if config.labels == "fer2013" or not config.ferplus_csv
                 else label_report(config.ferplus_csv, config.labels),
+                "init_from": _parent(run_dir, config),
             },
         )
         proto = onnx.load(str(tmp_path))

@@ -48,6 +48,8 @@ def fit(config: TrainConfig, ckpt_dir: Path, data: FerData, splits: Splits, targ
     torch.set_num_threads(threads or os.cpu_count() or 1)
     n_classes = targets.shape[1]
     model = build_torch_model(config.arch, n_classes).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    if config.init_from and state["epoch"] == 0:
+        _warm_start(config, model, data, splits, state)
     optimizer = _optimizer(config, model)
     ema = copy.deepcopy(model) if config.ema else None
     last = ckpt_dir / "last.pt"
@@ -114,6 +116,26 @@ def fit(config: TrainConfig, ckpt_dir: Path, data: FerData, splits: Splits, targ
                             "ema": None if ema is None else ema.state_dict(), "state": state}, last)
         _write_state(ckpt_dir, state)
     return _to_keras_run(config, ckpt_dir, ema or model, n_classes, data.images[splits.select[:64]])
+
+
+def _warm_start(config: TrainConfig, model: nn.Module, data: FerData, splits: Splits, state: dict[str, Any]) -> None:
+    from model_contract import ContractError, read_contract
+    from training.warm_start import file_sha256, warm_start
+
+    path = Path(config.init_from or "")
+    if not path.is_file():
+        raise TrainingError(f"--init-from {path}: no such file")
+    import onnx
+
+    try:
+        labels = read_contract({p.key: p.value for p in onnx.load(str(path), load_external_data=False)
+                                .metadata_props}).labels
+    except ContractError as exc:
+        raise TrainingError(f"--init-from {path}: {exc}") from None
+    copied = warm_start(model, path, data.images[splits.train], same_labels=tuple(labels) == data.label_names)
+    state["init_from_sha256"] = file_sha256(path)
+    log.info("started from %s (%d tensors%s)", path, copied,
+             "" if tuple(labels) == data.label_names else f"; new head: {len(labels)} -> {len(data.label_names)} labels")
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.0,
