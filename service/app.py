@@ -33,13 +33,15 @@ log = logging.getLogger(__name__)
 def load_pipelines(settings: Settings) -> tuple[dict[str, Pipeline], str]:
     """(a pipeline per served model, all sharing one detector; the default model's name): service/catalog.py."""
     files = model_files(settings.model_path, settings.models, settings.models_dir)
-    classifiers = load_classifiers(files, settings.ort_intra_threads, settings.ort_inter_threads)
+    classifiers = load_classifiers(files, settings.ort_intra_threads, settings.ort_inter_threads,
+                                   settings.classifier_idle_threads)
     default = choose_default({n: c.contract for n, c in classifiers.items()}, settings.default_model,
                              settings.default_max_latency_ms)
     if settings.preload_models == "default":
         for name, classifier in classifiers.items():
             if name != default:
                 classifier.release()  # checked; opened again by its first request
+    classifiers[default].parallel_session()  # opened now: the first lone request should not wait for it
     detector = create_detector(settings)
     release_free_memory()
     pipelines = {name: Pipeline(detector, c, settings.max_image_pixels, settings.align_faces)

@@ -32,11 +32,13 @@ def model_files(model_path: Path | None, models: list[str], models_dir: Path) ->
     return files
 
 
-def load_classifiers(files: list[Path], intra_threads: int, inter_threads: int) -> dict[str, EmotionClassifier]:
-    """Every model, keyed by its contract's name; two files with one name are refused."""
+def load_classifiers(files: list[Path], intra_threads: int, inter_threads: int, idle_threads: int = 1
+                     ) -> dict[str, EmotionClassifier]:
+    """Every model, keyed by its contract's name; two files with one name are refused. ``idle_threads``: see
+    EmotionClassifier (0: every core)."""
     loaded: dict[str, EmotionClassifier] = {}
     for path in files:
-        classifier = EmotionClassifier.load(path, intra_threads, inter_threads)
+        classifier = EmotionClassifier.load(path, intra_threads, inter_threads, idle_threads)
         name = classifier.contract.name
         if name in loaded:
             raise ModelLoadError(f"{path} and {loaded[name].path} are both named {name!r}; model names must differ")

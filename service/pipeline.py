@@ -115,7 +115,8 @@ class Pipeline:
             crop_boxes = [scale_box(b, image.scale, width, height) or Box(min(width - 1, int(b.x * image.scale)),
                                                                            min(height - 1, int(b.y * image.scale)),
                                                                            1, 1) for b in boxes]
-        probs = self.classifier.classify(self.classifier.crops(image.gray, image.rgb, crop_boxes, self.align_faces))
+        crops = self.classifier.crops(image.gray, image.rgb, crop_boxes, self.align_faces)
+        probs = self.classifier.classify(crops, alone=self.detector.occupancy.count <= 1)
         labels = self.classifier.labels
         return [self._face(box, row, labels) for box, row in zip(boxes, probs, strict=True)]
 

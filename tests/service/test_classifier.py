@@ -91,3 +91,39 @@ def test_the_contracts_crop_rule_cuts_a_square_about_the_box_and_repeats_the_bor
     (stretched,) = box_rule.crops(gray, None, [box])
     np.testing.assert_array_equal(stretched[..., 0], cv2.resize(gray[30:50, 4:44], (48, 48),
                                                                  interpolation=cv2.INTER_LINEAR))
+
+
+def test_a_lone_request_is_classified_on_every_core_and_requests_under_load_on_one(tmp_path):
+    clf = EmotionClassifier.load(build_onnx(tmp_path / "m.onnx"), intra_threads=1, idle_threads=2)
+    parallel = clf.parallel_session()
+    assert parallel is not None and parallel.get_session_options().intra_op_num_threads == 2
+    assert clf.session.get_session_options().intra_op_num_threads == 1
+    used = []
+    for name, session in (("serial", clf.session), ("parallel", parallel)):
+        real = session.run
+        spy = type("Spy", (), {"run": lambda self, *a, _n=name, _r=real: used.append(_n) or _r(*a)})()
+        setattr(clf, "_session" if name == "serial" else "_parallel", spy)
+    batch = np.zeros((1, 48, 48, 1), np.float32)
+    clf.classify(batch, alone=True)
+    clf.classify(batch, alone=False)
+    assert used == ["parallel", "serial"]
+    one_core = EmotionClassifier.load(tmp_path / "m.onnx", intra_threads=1, idle_threads=1)
+    assert one_core.parallel_session() is None  # no more threads than the serial session: no second session
+    np.testing.assert_allclose(one_core.classify(batch, alone=True).sum(), 1.0, rtol=1e-6)
+
+
+def test_the_pipeline_says_alone_only_when_no_other_request_is_in_the_process(tmp_path, astronaut):
+    from service.detectors import create_detector
+    from service.config import Settings
+    from service.pipeline import Pipeline
+
+    clf = EmotionClassifier.load(build_onnx(tmp_path / "m.onnx"))
+    seen = []
+    real = clf.classify
+    clf.classify = lambda batch, alone=False: seen.append(alone) or real(batch, alone)  # type: ignore[method-assign]
+    pipeline = Pipeline(create_detector(Settings(detector="haar")), clf, 50_000_000)
+    ok, data = cv2.imencode(".png", astronaut[..., ::-1])
+    pipeline.run_bytes(data.tobytes(), 5, 24)
+    with pipeline.detector.occupancy:  # another request is in the process
+        pipeline.run_bytes(data.tobytes(), 5, 24)
+    assert seen == [True, False]
