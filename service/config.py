@@ -51,9 +51,10 @@ class Settings(BaseSettings):
     nms_iou: float = Field(0.4, gt=0.0, le=1.0, description="overlapping boxes above this IoU are merged")
     haar_scale_factor: float = Field(1.32, gt=1.0, description="notebook default")
     haar_min_neighbors: int = Field(5, ge=0, description="notebook default")
-    # 40: the smallest side at which the default model classifies PublicTest faces within 3 points of full size
-    # (bench/face_size_eval.py: 63.1% at 40 px, 53.3% at 24, 65.5% at 48); it also sets the detection scale.
-    min_face_size: int = Field(40, ge=1, description="smallest face reported, in original-image pixels; it also "
+    # 24, where YuNet-s still finds faces as well as libfacedetection did (bench/detection_eval.py). Emotions of
+    # such small faces are far less reliable (bench/face_size_eval.py, PublicTest, seed CNN: 53.3% at 24 px, 63.1%
+    # at 40, 65.5% at 48); ?min_face_size=40 skips them and detects at half size (faster).
+    min_face_size: int = Field(24, ge=1, description="smallest face reported, in original-image pixels; it also "
                                                      "sets how far a frame is shrunk before detection")
     detect_max_side: int = Field(640, ge=0, description="longest side detection runs at, at most (0 = no bound): "
                                                         "bounds the cost; faces under 20 px x side / this are missed")
