@@ -99,11 +99,12 @@ class EmotionClassifier:
         if self.idle_threads <= self._threads[0]:
             return None
         if self._parallel is None:
-            if self._session is None:
-                self._session = self.session  # opens the file again, and checks it is the same model
             with self._opening:
+                if self._session is None:  # released: open the file again and check it is the same model
+                    self._session = self._reopen()
                 if self._parallel is None:
                     self._parallel = _open_session(self.path, self.idle_threads, 1, spin=False)
+                    release_free_memory()
         return self._parallel
 
     @classmethod
