@@ -119,23 +119,11 @@ def fit(config: TrainConfig, ckpt_dir: Path, data: FerData, splits: Splits, targ
 
 
 def _warm_start(config: TrainConfig, model: nn.Module, data: FerData, splits: Splits, state: dict[str, Any]) -> None:
-    from model_contract import ContractError, read_contract
-    from training.warm_start import file_sha256, warm_start
+    from training.warm_start import start_from
 
     path = Path(config.init_from or "")
-    if not path.is_file():
-        raise TrainingError(f"--init-from {path}: no such file")
-    import onnx
-
-    try:
-        labels = read_contract({p.key: p.value for p in onnx.load(str(path), load_external_data=False)
-                                .metadata_props}).labels
-    except ContractError as exc:
-        raise TrainingError(f"--init-from {path}: {exc}") from None
-    copied = warm_start(model, path, data.images[splits.train], same_labels=tuple(labels) == data.label_names)
-    state["init_from_sha256"] = file_sha256(path)
-    log.info("started from %s (%d tensors%s)", path, copied,
-             "" if tuple(labels) == data.label_names else f"; new head: {len(labels)} -> {len(data.label_names)} labels")
+    copied, state["init_from_sha256"] = start_from(path, model, data.images[splits.train], data.label_names)
+    log.info("started from %s (%d tensors copied)", path, copied)
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.0,

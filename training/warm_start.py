@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,17 +33,21 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def onnx_weights(path: Path) -> dict[str, np.ndarray]:
-    """The folded conv weights and shifts and the dense weights of an exported vgg_fer, by Keras layer name."""
+def _load(path: Path) -> Any:
     import onnx
-    from onnx import numpy_helper
 
     try:
-        graph = onnx.load(str(path)).graph
+        return onnx.load(str(path))
     except Exception as exc:  # onnx's DecodeError and OSError
         raise TrainingError(f"--init-from {path}: not a readable ONNX file ({type(exc).__name__})") from None
+
+
+def onnx_weights(proto: Any) -> dict[str, np.ndarray]:
+    """The folded conv weights and shifts and the dense weights of an exported vgg_fer, by Keras layer name."""
+    from onnx import numpy_helper
+
     found: dict[str, np.ndarray] = {}
-    for tensor in graph.initializer:
+    for tensor in proto.graph.initializer:
         if m := _CONV.search(tensor.name):
             found[m[1]] = numpy_helper.to_array(tensor)
         elif m := _SHIFT.search(tensor.name):
@@ -52,10 +57,29 @@ def onnx_weights(path: Path) -> dict[str, np.ndarray]:
     return found
 
 
+def start_from(path: Path, model: nn.Module, faces: np.ndarray, labels: tuple[str, ...]) -> tuple[int, str]:
+    """Warm-start ``model`` from the exported model at ``path`` (its head too when its labels are ``labels``);
+    (tensors copied, the file's sha256)."""
+    from model_contract import ContractError, read_contract
+
+    if not path.is_file():
+        raise TrainingError(f"--init-from {path}: no such file")
+    proto = _load(path)
+    try:
+        theirs = read_contract({p.key: p.value for p in proto.metadata_props}).labels
+    except ContractError as exc:
+        raise TrainingError(f"--init-from {path}: {exc}") from None
+    copied = _copy(model, onnx_weights(proto), path, faces, same_labels=tuple(theirs) == tuple(labels))
+    return copied, file_sha256(path)
+
+
 def warm_start(model: nn.Module, path: Path, faces: np.ndarray, same_labels: bool) -> int:
     """Load ``path``'s weights into a VggFer twin; return how many tensors were copied. ``faces``: (N, 48, 48)
     uint8 training faces for the BatchNorm statistics."""
-    weights = onnx_weights(path)
+    return _copy(model, onnx_weights(_load(path)), path, faces, same_labels)
+
+
+def _copy(model: nn.Module, weights: dict[str, np.ndarray], path: Path, faces: np.ndarray, same_labels: bool) -> int:
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     denses = [m for m in model.modules() if isinstance(m, nn.Linear)]

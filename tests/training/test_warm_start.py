@@ -80,3 +80,18 @@ def test_the_card_names_the_starting_model_and_the_time_in_all():
     assert "`models/fer2013_vgg.onnx` (sha256 `abababababab`)" in line
     assert "2 h 00 min for 30 epochs on a CPU; in all 3 h 00 min" in line
     assert _parent_lines({"train_seconds": 1.0}) == []
+
+
+def test_a_run_starts_from_the_file_with_its_head_only_for_the_same_labels(tmp_path):
+    from training.data import FER2013_LABELS
+    from training.warm_start import file_sha256, start_from
+
+    copied, sha = start_from(VGG, VggFer(8), _faces(16), (*FER2013_LABELS, "contempt"))
+    assert copied == 20 and sha == file_sha256(VGG) and len(sha) == 64
+    assert start_from(VGG, VggFer(7), _faces(16), FER2013_LABELS)[0] == 22
+    with pytest.raises(TrainingError, match="no such file"):
+        start_from(tmp_path / "missing.onnx", VggFer(7), _faces(4), FER2013_LABELS)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(TrainingError, match="not a readable ONNX file"):
+        start_from(junk, VggFer(7), _faces(4), FER2013_LABELS)
