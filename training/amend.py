@@ -37,6 +37,7 @@ def amend(model_path: Path, data: str | None = None, crop: CropSpec | None = Non
     training: dict[str, Any] = dict(contract.training)
     if crop is not None:
         contract = contract.with_updates(crop=crop)
+        training["crop_chosen_for"] = None  # re-measured for this model (bench.crop_eval --model)
     results = curves = None
     if calibrate:
         if data is None:

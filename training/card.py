@@ -132,9 +132,12 @@ def results_section(contract: ModelContract, results: dict[str, dict[str, Any]])
     if crop.shape == "square":
         where = (f"centred {crop.shift_y:+g} x side below the box centre" if crop.shift_y
                  else "centred on the box centre")
+        other = t.get("crop_chosen_for")
+        chosen = (f"the rule `python -m bench.crop_eval` chose for `{other}` on PublicTest faces in frames, not "
+                  "re-measured for this model" if other else
+                  "chosen on PublicTest faces in frames: `python -m bench.crop_eval`")
         lines += [f"Face crop (the service cuts this around the detector's box): a square of {crop.scale:g} x the "
-                  f"box's longer side, {where} (chosen on PublicTest faces in frames: `python -m bench.crop_eval`).",
-                  ""]
+                  f"box's longer side, {where} ({chosen}).", ""]
     else:
         lines += [f"Face crop: the detector's box{f' x {crop.scale:g}' if crop.scale != 1 else ''} as it is.", ""]
     latency = t.get("latency")

@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bake test-time augmentation into the ONNX graph (flip: average with the mirror image)")
     p.add_argument("--crop", type=_crop, default=None, metavar="RULE",
                    help="face-crop rule for the service, box|square[:scale[:shift_y]] (python -m bench.crop_eval)")
+    p.add_argument("--crop-chosen-for", default=None, metavar="MODEL",
+                   help="the model bench.crop_eval chose --crop for, if not this one (the card says so)")
     p.add_argument("--seed-run", type=Path, default=None,
                    help="a seed-protocol run to compare with in the model card")
     p.add_argument("--seed-official-run", type=Path, default=None,
@@ -205,7 +207,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     path = export_run(args.run, args.out, name=args.name, version=args.model_version, data=args.data,
                       calibrate=args.calibrate, seed_run=args.seed_run, seed_official_run=args.seed_official_run,
-                      tta=args.tta, crop=args.crop)
+                      tta=args.tta, crop=args.crop, crop_chosen_for=args.crop_chosen_for)
     print(f"exported {path} (+ {path.with_suffix('.md').name})")
     return 0
 

@@ -125,7 +125,8 @@ def contract_metrics(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, 
 
 def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: str = "1.0.0",
                data: str | None = None, calibrate: bool = True, seed_run: Path | None = None,
-               seed_official_run: Path | None = None, tta: str = "none", crop: CropSpec | None = None) -> Path:
+               seed_official_run: Path | None = None, tta: str = "none", crop: CropSpec | None = None,
+               crop_chosen_for: str | None = None) -> Path:
     import keras
     import onnx
 
@@ -183,6 +184,8 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
                 "labels": None if config.labels == "fer2013" or not config.ferplus_csv
                 else label_report(config.ferplus_csv, config.labels),
                 "init_from": _parent(run_dir, config),
+                # the model bench.crop_eval chose the crop rule for, when it was not this one
+                "crop_chosen_for": crop_chosen_for if crop_chosen_for not in (None, name) else None,
             },
         )
         proto = onnx.load(str(tmp_path))

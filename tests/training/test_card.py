@@ -50,3 +50,17 @@ def test_a_ferplus_card_states_the_label_rule_and_the_faces_scored_and_dropped(f
     assert (f"| PrivateTest | {private['scored']:,} | {private['no_majority']:,} | {private['unknown']:,} | "
             f"{private['not_a_face']:,} |") in text
     assert private["scored"] == 3_153  # what the FER+ majority rule scores of the 3,589 PrivateTest faces
+
+
+def test_the_card_says_when_the_crop_rule_was_chosen_for_another_model():
+    from model_contract import CropSpec, ModelContract
+    from training.card import results_section
+    from training.data import FER2013_LABELS
+
+    metrics = {"PublicTest": {"n": 10, "accuracy": 0.5, "macro_f1": 0.4, "ece_uncalibrated": 0.1, "ece": 0.05}}
+    contract = ModelContract(name="m", version="1", labels=FER2013_LABELS, crop=CropSpec(shape="square"),
+                             training={"crop_chosen_for": "fer2013_seed_cnn"})
+    text = "\n".join(results_section(contract, metrics))
+    assert "chose for `fer2013_seed_cnn` on PublicTest faces in frames, not re-measured for this model" in text
+    own = "\n".join(results_section(contract.with_updates(training={}), metrics))
+    assert "(chosen on PublicTest faces in frames: `python -m bench.crop_eval`)" in own
