@@ -95,7 +95,8 @@ def write_card(onnx_path: Path, contract: ModelContract, results: dict[str, dict
         "",
         "```",
         f"fer-train evaluate --model models/{contract.name}.onnx --data ../shared/data/fer2013.csv.gz "
-        f"--split {splits[-1]} --out /tmp/eval",
+        + ("" if t["label_source"] == "fer2013" else "--ferplus-csv ../shared/data/fer2013new.csv ")
+        + f"--split {splits[-1]} --out /tmp/eval",
         "```",
         "",
     ]
