@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,8 @@ TRIM_THRESHOLD = 32 * 1024 * 1024
 def tune_allocator(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD,
                    arena_max: int = 2) -> bool:
     """Apply the settings if the C library is glibc; False (and nothing changed) elsewhere."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _glibc("mallopt")
+    if mallopt is None:
         return False
     ok = (bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
           and bool(mallopt(M_ARENA_MAX, arena_max)))
@@ -48,9 +46,13 @@ def tune_allocator(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = T
 def release_free_memory() -> bool:
     """Give the heap's free pages back to the OS (glibc malloc_trim), e.g. after loading a model: onnxruntime's
     parse of a 42 MB ONNX file leaves ~75 MB free but held (measured: a VGG session 127 MB PSS, 50 MB after)."""
-    name = ctypes.util.find_library("c")
+    trim = _glibc("malloc_trim")
+    return trim is not None and bool(trim(0))
+
+
+def _glibc(function: str) -> Any:
+    """A glibc malloc function, or None where the C library is not glibc."""
     try:
-        trim = ctypes.CDLL(name or "libc.so.6").malloc_trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), function)
     except (OSError, AttributeError):
-        return False
-    return bool(trim(0))
+        return None

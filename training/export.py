@@ -81,8 +81,9 @@ def _parent(run_dir: Path, config: TrainConfig) -> dict[str, Any] | None:
         import onnx
 
         meta = {p.key: p.value for p in onnx.load(config.init_from, load_external_data=False).metadata_props}
-        t = read_contract(meta).training
-        parent.update(name=read_contract(meta).name, train_seconds=t.get("train_seconds"),
+        contract = read_contract(meta)
+        t = contract.training
+        parent.update(name=contract.name, train_seconds=t.get("train_seconds"),
                       epochs_run=t.get("epochs_run"), hardware=t.get("hardware"))
     except (OSError, ContractError, ValueError):
         log.warning("--init-from %s is no longer readable: its own training is not in the card", config.init_from)
