@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,15 @@ def quick_run(fer2013_csv, tmp_path_factory) -> Path:
     fer_train("train", "--data", fer2013_csv, "--out", run, "--limit", 3000, "--epochs", 2, "--batch-size", 64,
               "--lr", "1e-3", "--augment", "light", "--seed", 3)
     return run
+
+
+@pytest.fixture(scope="module")
+def flip_export(quick_run, tmp_path_factory) -> Path:
+    """quick_run exported once with flip TTA and a square crop (an export is the slow part: tf2onnx, the TTA
+    choice, latency and calibration); tests that change it work on a copy of its directory."""
+    onnx_path = tmp_path_factory.mktemp("flip") / "tta.onnx"
+    fer_train("export", "--run", quick_run, "--out", onnx_path, "--tta", "flip", "--crop", "square:1.1:-0.025")
+    return onnx_path
 
 
 def test_train_writes_the_whole_run_directory(quick_run):
@@ -114,14 +124,13 @@ def test_same_seed_gives_the_same_run(fer2013_csv, tmp_path):
     assert histories[0] == histories[1]
 
 
-def test_export_with_flip_tta_records_its_evidence_and_the_card_states_the_seed_leak(quick_run, fer2013_csv,
-                                                                                      fer2013, tmp_path):
+def test_export_with_flip_tta_records_its_evidence_and_the_card_states_the_seed_leak(flip_export, fer2013):
+    import onnxruntime as ort
+
     from model_contract import read_contract
     from training.protocols import make_splits
 
-    onnx_path = tmp_path / "tta.onnx"
-    fer_train("export", "--run", quick_run, "--out", onnx_path, "--tta", "flip")
-    import onnxruntime as ort
+    onnx_path = flip_export
 
     meta = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).get_modelmeta()
     training = read_contract(meta.custom_metadata_map).training
@@ -136,14 +145,13 @@ def test_export_with_flip_tta_records_its_evidence_and_the_card_states_the_seed_
     assert f"{leak['test_rows_with_identical_pixels_in_train']:,} of its 6,293 test rows" in card
 
 
-def test_export_records_latency_crop_and_calibration_and_amend_rewrites_only_the_contract(quick_run, fer2013_csv,
+def test_export_records_latency_crop_and_calibration_and_amend_rewrites_only_the_contract(flip_export, fer2013_csv,
                                                                                          tmp_path):
     import onnx
 
     from model_contract import CropSpec, read_contract
 
-    onnx_path = tmp_path / "amended.onnx"
-    fer_train("export", "--run", quick_run, "--out", onnx_path, "--crop", "square:1.1:-0.025")
+    onnx_path = shutil.copytree(flip_export.parent, tmp_path / "amended") / flip_export.name
 
     def contract_of(path: Path):  # type: ignore[no-untyped-def]
         proto = onnx.load(str(path))
