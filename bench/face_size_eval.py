@@ -64,7 +64,7 @@ def run(data_path: str, model_path: str, sizes: tuple[int, ...] = SIZES, threads
         print(f"{side:3d} px: {rows[-1]['accuracy']:.2%}", flush=True)
     full = next((r["accuracy"] for r in rows if r["side"] == spec.width), None)
     smallest = None if full is None else smallest_within(rows, full)
-    return {"model": Path(model_path).name, "split": "PublicTest", "faces": int(len(faces)), "rows": rows,
+    return {"model": Path(model_path).name, "split": "PublicTest", "faces": len(faces), "rows": rows,
             "tolerance": TOLERANCE, "full_size_accuracy": full, "smallest_side_within_tolerance": smallest}
 
 

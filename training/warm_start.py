@@ -48,9 +48,7 @@ def onnx_weights(proto: Any) -> dict[str, np.ndarray]:
 
     found: dict[str, np.ndarray] = {}
     for tensor in proto.graph.initializer:
-        if m := _CONV.search(tensor.name):
-            found[m[1]] = numpy_helper.to_array(tensor)
-        elif m := _SHIFT.search(tensor.name):
+        if (m := _CONV.search(tensor.name)) or (m := _SHIFT.search(tensor.name)):
             found[m[1]] = numpy_helper.to_array(tensor)
         elif m := _DENSE.search(tensor.name):
             found[f"{m[1]}.{'kernel' if m[2].startswith('Cast') else 'bias'}"] = numpy_helper.to_array(tensor)

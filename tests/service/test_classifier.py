@@ -113,8 +113,8 @@ def test_a_lone_request_is_classified_on_every_core_and_requests_under_load_on_o
 
 
 def test_the_pipeline_says_alone_only_when_no_other_request_is_in_the_process(tmp_path, astronaut):
-    from service.detectors import create_detector
     from service.config import Settings
+    from service.detectors import create_detector
     from service.pipeline import Pipeline
 
     clf = EmotionClassifier.load(build_onnx(tmp_path / "m.onnx"))
@@ -122,7 +122,7 @@ def test_the_pipeline_says_alone_only_when_no_other_request_is_in_the_process(tm
     real = clf.classify
     clf.classify = lambda batch, alone=False: seen.append(alone) or real(batch, alone)  # type: ignore[method-assign]
     pipeline = Pipeline(create_detector(Settings(detector="haar")), clf, 50_000_000)
-    ok, data = cv2.imencode(".png", astronaut[..., ::-1])
+    _, data = cv2.imencode(".png", astronaut[..., ::-1])
     pipeline.run_bytes(data.tobytes(), 5, 24)
     with pipeline.detector.occupancy:  # another request is in the process
         pipeline.run_bytes(data.tobytes(), 5, 24)
