@@ -19,6 +19,29 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_isa(cpuinfo: str | None = None) -> str:
+    """CPU family and model and the widest vector units, e.g. "family 25 model 17, AVX-512 with BF16 and VNNI":
+    machines sold under one model name ("AMD EPYC") differ by several times in these benchmarks."""
+    try:
+        text = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
+    except OSError:
+        return "unknown"
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    if "avx512f" in flags:
+        extras = [name for flag, name in (("avx512_bf16", "BF16"), ("avx512_vnni", "VNNI")) if flag in flags]
+        vector = "AVX-512" + (" with " + " and ".join(extras) if extras else "")
+    else:
+        vector = "AVX2" if "avx2" in flags else "no AVX2"
+    if "amx_bf16" in flags:
+        vector += ", AMX"
+    family = f"family {fields['cpu family']} model {fields.get('model', '?')}, " if "cpu family" in fields else ""
+    return family + vector
+
+
 def ram_gb() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -58,8 +81,8 @@ def cpu_busy_cores(seconds: float = 2.0) -> float | None:
 
 
 def describe() -> dict[str, Any]:
-    return {"cpu": cpu_model(), "cores": os.cpu_count() or 1, "ram_gb": ram_gb(), "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {"cpu": cpu_model(), "isa": cpu_isa(), "cores": os.cpu_count() or 1, "ram_gb": ram_gb(),
+            "python": platform.python_version(), "platform": platform.platform()}
 
 
 def busy_note(busy_start: float | None, load_end: float, cores: int) -> str | None:

@@ -221,7 +221,8 @@ def document(results: dict[str, Any]) -> str:
                   "These numbers are not the service's figures.", ""]
     if results["busy_note"]:
         lines += [f"> **Busy machine.** {results['busy_note']}", ""]
-    lines += [f"Machine: {m['cpu']}, {m['cores']} cores, {fmt(m['ram_gb'], 1)} GB RAM, Python {m['python']}. "
+    cpu = f"{m['cpu']} ({m['isa']})" if m.get("isa") else m["cpu"]
+    lines += [f"Machine: {cpu}, {m['cores']} cores, {fmt(m['ram_gb'], 1)} GB RAM, Python {m['python']}. "
               f"1-minute load average {load['start']:.2f} at the start, {load['end']:.2f} at the end. "
               f"Sections run: {', '.join(results['sections_run'])}.", ""]
     if rows := targets(results["sections"]):

@@ -23,3 +23,13 @@ def test_a_spinning_process_is_seen_as_a_busy_core_and_named_in_the_note():
 def test_an_idle_start_and_a_busy_bench_are_not_reported_as_someone_else():
     assert machine.busy_note(0.1, 2.4, 2) is None  # the bench itself loads both cores by the end
     assert machine.busy_note(0.1, 3.0, 2) is not None
+
+
+def test_the_cpu_is_named_by_family_and_vector_units_not_only_by_its_model_name():
+    zen2 = "cpu family\t: 23\nmodel\t\t: 49\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    zen4 = "cpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\nflags\t\t: avx2 avx512f avx512_vnni avx512_bf16\n"
+    xeon = "cpu family\t: 6\nmodel\t\t: 143\nflags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    assert machine.cpu_isa(zen2) == "family 23 model 49, AVX2"
+    assert machine.cpu_isa(zen4) == "family 25 model 17, AVX-512 with BF16 and VNNI"
+    assert machine.cpu_isa(xeon) == "family 6 model 143, AVX-512 with BF16, AMX"
+    assert machine.cpu_isa("") == "no AVX2"
