@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from model_contract import to_probabilities
 from training.calibrate import fit_temperature
 from training.evaluate import expected_calibration_error
 
@@ -29,8 +30,7 @@ REPEATS = 20
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    return to_probabilities(z, "logits")
 
 
 def _nll_fit(z: np.ndarray, y: np.ndarray, with_temperature: bool) -> tuple[float, np.ndarray]:
@@ -108,9 +108,8 @@ def run(data_path: str, model_path: str) -> dict[str, Any]:
     splits = {}
     for split in ("PublicTest", "PrivateTest"):
         idx = data.indices(split)
-        raw = predictor.raw(data.images[idx])
-        logits = np.log(np.clip(raw, 1e-12, None)) if predictor.contract.output.kind == "probabilities" else raw
-        splits[split] = (logits.astype(np.float64), data.labels[idx])
+        probs = to_probabilities(predictor.raw(data.images[idx]), predictor.contract.output.kind)
+        splits[split] = (np.log(np.clip(probs, 1e-12, None)), data.labels[idx])  # logits, up to a shift per row
     accuracy = {s: float((z.argmax(1) == y).mean()) for s, (z, y) in splits.items()}
     return {"model": Path(model_path).name, "accuracy": accuracy, **compare(splits["PublicTest"],
                                                                            splits["PrivateTest"])}
