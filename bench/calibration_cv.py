@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from model_contract import to_probabilities
-from training.calibrate import fit_temperature
+from training.calibrate import fit_temperature, nll
 from training.evaluate import expected_calibration_error
 
 Calibrator = Callable[[np.ndarray], np.ndarray]  # logits -> probabilities
@@ -41,8 +41,7 @@ def _nll_fit(z: np.ndarray, y: np.ndarray, with_temperature: bool) -> tuple[floa
 
     def loss(p: np.ndarray) -> float:
         t = np.exp(p[0]) if with_temperature else 1.0
-        q = softmax(z / t + p[1:])
-        return float(-np.mean(np.log(q[np.arange(len(y)), y] + 1e-12)))
+        return nll(softmax(z / t + p[1:]), y)
 
     p = minimize(loss, np.zeros(k + 1), method="L-BFGS-B").x
     return (float(np.exp(p[0])) if with_temperature else 1.0), p[1:]
