@@ -9,27 +9,29 @@ from pathlib import Path
 from typing import Any
 
 
-def cpu_model() -> str:
+def cpuinfo_fields(cpuinfo: str | None = None) -> dict[str, str] | None:
+    """The first CPU's fields of /proc/cpuinfo (or of ``cpuinfo``); None where it cannot be read."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        text = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
     except OSError:
-        pass
-    return platform.processor() or "unknown"
+        return None
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_model() -> str:
+    return (cpuinfo_fields() or {}).get("model name") or platform.processor() or "unknown"
 
 
 def cpu_isa(cpuinfo: str | None = None) -> str:
     """CPU family and model and the widest vector units, e.g. "family 25 model 17, AVX-512 with BF16 and VNNI":
     machines sold under one model name ("AMD EPYC") differ by several times in these benchmarks."""
-    try:
-        text = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
-    except OSError:
+    fields = cpuinfo_fields(cpuinfo)
+    if fields is None:
         return "unknown"
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
     flags = set(fields.get("flags", "").split())
     if "avx512f" in flags:
         extras = [name for flag, name in (("avx512_bf16", "BF16"), ("avx512_vnni", "VNNI")) if flag in flags]
