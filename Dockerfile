@@ -13,8 +13,7 @@ WORKDIR /app
 # ---- build: a virtual environment with the service's dependencies (read from pyproject.toml) ----
 FROM base AS build
 COPY pyproject.toml ./
-# Then drop what the service never loads: pip itself, tests, other Haar cascades, ORT's Python tools (numpy.f2py
-# stays: scipy, which the stream tracker imports, reaches it through `from numpy import *`).
+# Then drop what the service never loads: pip itself, tests, other Haar cascades, ORT's Python tools.
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 print('\n'.join(p['dependencies'] + p['optional-dependencies']['service']))" > requirements.txt \
  && python -m venv /opt/venv \

@@ -1,6 +1,6 @@
 """Face tracks across frames: SORT (Bewley et al. 2016). Each track's box is followed by a constant-velocity
 Kalman filter; each frame's detections are matched to the tracks' predicted boxes by overlap and motion
-(Hungarian assignment, ``scipy.optimize.linear_sum_assignment``); each track also keeps an exponential moving
+(Hungarian assignment, service/assignment.py); each track also keeps an exponential moving
 average of its emotion probabilities. No I/O and no framework: one ``Tracker`` per stream or video.
 
     tracker = Tracker(TrackerConfig(smoothing_s=0.5))
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from service.assignment import min_cost_assignment
 from service.detectors import Box
 
 
@@ -219,7 +219,7 @@ def assign(cost: np.ndarray, allowed: np.ndarray) -> tuple[list[tuple[int, int]]
     pairs: list[tuple[int, int]] = []
     if n_rows and n_cols and allowed.any():
         big = float(cost[allowed].max()) + 1e6  # a forbidden pair is only chosen when nothing else is left
-        rows, cols = linear_sum_assignment(np.where(allowed, cost, big))
+        rows, cols = min_cost_assignment(np.where(allowed, cost, big))
         pairs = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if allowed[r, c]]
     matched_rows, matched_cols = {r for r, _ in pairs}, {c for _, c in pairs}
     return (pairs, [r for r in range(n_rows) if r not in matched_rows],
