@@ -29,49 +29,21 @@ def write_card(onnx_path: Path, contract: ModelContract, results: dict[str, dict
                curves: dict[str, tuple[np.ndarray, np.ndarray]], run_dir: Path,
                seed_run: Path | None = None, seed_official_run: Path | None = None,
                seed_leak: dict[str, Any] | None = None) -> Path:
-    assets = onnx_path.with_suffix(".assets")
-    assets.mkdir(exist_ok=True)
-    t = contract.training
-    splits = list(results)
-    report = results[splits[-1]]
-    plots.save(plots.confusion_matrix(report), assets / "confusion_matrix.png")
+    assets = _figures(onnx_path, contract, results, curves)
     for name in ("accuracy.png", "loss.png"):
         shutil.copyfile(run_dir / "plots" / name, assets / name)
-    probs, y = curves[splits[-1]]
-    raw = {f"{splits[-1]}, T={contract.temperature:g}": (probs, y)}
-    plots.save(plots.reliability_diagram(raw, ECE_BINS), assets / "reliability.png")
+    t = contract.training
+    splits = list(results)
     rel = assets.name
-
     lines = [
-        f"# Model card: `{contract.name}` {contract.version}",
-        "",
-        f"Facial expression classifier (`{t['arch']}`, {t['params']:,} parameters) trained by `fer-train` "
-        f"with the **{t['protocol']}** protocol on FER2013 ({t['label_source']} labels). Input: "
-        f"{contract.input.height}x{contract.input.width} {contract.input.colour}, raw 0-255 values "
-        f"(normalisation is inside the graph). Output: probabilities over {len(contract.labels)} labels "
-        f"({', '.join(contract.labels)}). The contract (labels, input, temperature, these metrics) is stored in the "
-        "ONNX file's metadata under `fer_contract`.",
-        "",
+        *_opening(contract, "trained by `fer-train`"),
         *results_section(contract, results),
-        f"### Per class ({splits[-1]})",
-        "",
-        "| class | precision | recall | F1 | support |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for label, row in report["per_class"].items():
-        lines.append(f"| {label} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |")
-    lines += [
-        "",
-        f"![confusion matrix]({rel}/confusion_matrix.png)",
-        "",
+        *_per_class_lines(results, rel),
         "### Training curves",
         "",
         f"![accuracy]({rel}/accuracy.png) ![loss]({rel}/loss.png)",
         "",
-        "### Calibration",
-        "",
-        f"![reliability diagram]({rel}/reliability.png)",
-        "",
+        *_calibration_lines(rel),
     ]
     lines += _seed_table(seed_run, seed_official_run, seed_leak)
     lines += [
@@ -91,18 +63,103 @@ def write_card(onnx_path: Path, contract: ModelContract, results: dict[str, dict
         json.dumps(t["config"], indent=2, sort_keys=True),
         "```",
         "",
-        "Reproduce the evaluation:",
-        "",
-        "```",
-        f"fer-train evaluate --model models/{contract.name}.onnx --data ../shared/data/fer2013.csv.gz "
-        + ("" if t["label_source"] == "fer2013" else "--ferplus-csv ../shared/data/fer2013new.csv ")
-        + f"--split {splits[-1]} --out /tmp/eval",
-        "```",
-        "",
+        *_reproduce_lines(contract, splits[-1]),
     ]
     path = onnx_path.with_suffix(".md")
     path.write_text("\n".join(lines))
     return path
+
+
+def write_quantized_card(onnx_path: Path, contract: ModelContract, results: dict[str, dict[str, Any]],
+                         curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """The card of an int8 copy (``fer-train quantize``): its own results, then how it was made from its source,
+    whose card keeps the training record."""
+    rel = _figures(onnx_path, contract, results, curves).name
+    t = contract.training
+    q = t["quantized_from"]
+    splits = list(results)
+    before = (q.get("metrics") or {}).get(splits[0], {}).get("accuracy")
+    source_ms = (q.get("latency") or {}).get("ms_per_face")
+    lines = [
+        *_opening(contract, f"quantized to int8 (`fer-train quantize`) from [`{q['name']}`]({q['name']}.md), "
+                            "which `fer-train` trained"),
+        *results_section(contract, results),
+        *_per_class_lines(results, rel),
+        *_calibration_lines(rel),
+        "## Quantization",
+        "",
+        f"- Source: `{q['path']}` (sha256 `{q['sha256'][:12]}`); its card has the training record, the recipe and "
+        "the training curves",
+        f"- Method: {q['method']}; ranges from {q['calibration_faces']:,} {q['calibration_split']} faces (seed "
+        f"{q['seed']}), no test face",
+        f"- {q['top1_agreement']['split']}: the same top label as the source on "
+        f"{_pct(q['top1_agreement']['fraction'])} of the faces"
+        + (f"; accuracy {_pct(before)} for the source, {_pct(results[splits[0]]['accuracy'])} here" if before else ""),
+        f"- Latency, measured together on {t['latency']['hardware']}: {t['latency']['ms_per_face']:.2f} ms per face, "
+        f"the source {q['latency_here']['ms_per_face']:.2f} ms"
+        + (f" ({source_ms:.2f} ms stored in its contract, from {q['latency']['hardware']})" if source_ms else ""),
+        f"- Quantized: {t['exported_at']}",
+        "",
+        "Reproduce the model and its evaluation:",
+        "",
+        "```",
+        f"fer-train quantize --model {q['path']} --data ../shared/data/fer2013.csv.gz "
+        + ("" if t["label_source"] == "fer2013" else "--ferplus-csv ../shared/data/fer2013new.csv ")
+        + f"--out models/{contract.name}.onnx --faces {q['calibration_faces']} --seed {q['seed']}",
+        "```",
+        "",
+        *_reproduce_lines(contract, splits[-1]),
+    ]
+    path = onnx_path.with_suffix(".md")
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _figures(onnx_path: Path, contract: ModelContract, results: dict[str, dict[str, Any]],
+             curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """The report split's confusion matrix and reliability diagram in ``NAME.assets/`` (returned)."""
+    assets = onnx_path.with_suffix(".assets")
+    assets.mkdir(exist_ok=True)
+    report = list(results)[-1]
+    plots.save(plots.confusion_matrix(results[report]), assets / "confusion_matrix.png")
+    raw = {f"{report}, T={contract.temperature:g}": curves[report]}
+    plots.save(plots.reliability_diagram(raw, ECE_BINS), assets / "reliability.png")
+    return assets
+
+
+def _opening(contract: ModelContract, made: str) -> list[str]:
+    t = contract.training
+    return [
+        f"# Model card: `{contract.name}` {contract.version}",
+        "",
+        f"Facial expression classifier (`{t['arch']}`, {t['params']:,} parameters) {made} "
+        f"with the **{t['protocol']}** protocol on FER2013 ({t['label_source']} labels). Input: "
+        f"{contract.input.height}x{contract.input.width} {contract.input.colour}, raw 0-255 values "
+        f"(normalisation is inside the graph). Output: probabilities over {len(contract.labels)} labels "
+        f"({', '.join(contract.labels)}). The contract (labels, input, temperature, these metrics) is stored in the "
+        "ONNX file's metadata under `fer_contract`.",
+        "",
+    ]
+
+
+def _per_class_lines(results: dict[str, dict[str, Any]], rel: str) -> list[str]:
+    split = list(results)[-1]
+    lines = [f"### Per class ({split})", "", "| class | precision | recall | F1 | support |",
+             "|---|---:|---:|---:|---:|"]
+    for label, row in results[split]["per_class"].items():
+        lines.append(f"| {label} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |")
+    return [*lines, "", f"![confusion matrix]({rel}/confusion_matrix.png)", ""]
+
+
+def _calibration_lines(rel: str) -> list[str]:
+    return ["### Calibration", "", f"![reliability diagram]({rel}/reliability.png)", ""]
+
+
+def _reproduce_lines(contract: ModelContract, split: str) -> list[str]:
+    ferplus = "" if contract.training["label_source"] == "fer2013" else "--ferplus-csv ../shared/data/fer2013new.csv "
+    return ["Reproduce the evaluation:", "", "```",
+            f"fer-train evaluate --model models/{contract.name}.onnx --data ../shared/data/fer2013.csv.gz "
+            f"{ferplus}--split {split} --out /tmp/eval", "```", ""]
 
 
 def results_section(contract: ModelContract, results: dict[str, dict[str, Any]]) -> list[str]:
@@ -184,9 +241,10 @@ def _tta_lines(t: dict[str, Any]) -> list[str]:
     if not sel or t.get("tta", "none") == "none":
         return []
     mode = t["tta"]
+    whose = " for the fp32 source" if t.get("quantized_from") else ""
     return [f"Test-time augmentation `{mode}` is part of the graph (each face is classified with its mirror "
             f"image and the two probability vectors are averaged; twice the classifier's compute). Chosen on "
-            f"{sel['split']}: {_pct(sel['none'])} without, {_pct(sel[mode])} with.", ""]
+            f"{sel['split']}{whose}: {_pct(sel['none'])} without, {_pct(sel[mode])} with.", ""]
 
 
 NOTEBOOK_RECIPE = ("The thesis notebook oversampled all 35,887 rows to 62,923 *before* "

@@ -127,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=_crop, default=None, metavar="RULE", help="box|square[:scale[:shift_y]]")
     p.add_argument("--calibrate", action="store_true", help="refit the temperature on the selection split")
     p.add_argument("--latency", action="store_true", help="measure ms per face on this machine")
+
+    p = sub.add_parser("quantize", help="an int8 copy of an exported model, calibrated on Training faces, with its "
+                                        "own contract and card")
+    p.add_argument("--model", type=Path, required=True, help="models/NAME.onnx (exported by fer-train)")
+    p.add_argument("--data", default=os.environ.get(DATA_ENV),
+                   help=f"the FER2013 CSV it was trained on; default ${DATA_ENV}")
+    p.add_argument("--ferplus-csv", default=os.environ.get(FERPLUS_ENV), help="for a FER+ model")
+    p.add_argument("--out", type=Path, required=True, help="models/NAME_int8.onnx")
+    p.add_argument("--name", default=None, help="model name (default: the file's stem)")
+    p.add_argument("--faces", type=int, default=512, help="Training faces the activation ranges are measured on")
+    p.add_argument("--seed", type=int, default=0, help="which Training faces")
     return parser
 
 
@@ -222,8 +233,22 @@ def cmd_amend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from training.quantize import quantize
+
+    if not args.data:
+        raise TrainingError(f"--data (or ${DATA_ENV}): the FER2013 CSV the model was trained on")
+    if args.faces < 1:
+        raise TrainingError("--faces must be at least 1")
+    contract = quantize(args.model, args.data, args.out, args.name, args.faces, args.seed, args.ferplus_csv)
+    public = contract.training["metrics"]["PublicTest"]["accuracy"]
+    print(f"quantized {args.model} -> {args.out} (+ {args.out.with_suffix('.md').name}): PublicTest {public:.4f}, "
+          f"{contract.training['latency']['ms_per_face']} ms per face")
+    return 0
+
+
 COMMANDS = {"inspect": cmd_inspect, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
-            "amend": cmd_amend}
+            "amend": cmd_amend, "quantize": cmd_quantize}
 
 
 def main(argv: list[str] | None = None) -> int:
