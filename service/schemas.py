@@ -45,7 +45,7 @@ class PredictResponse(BaseModel):
         "faces": [{"box": {"x": 177, "y": 67, "w": 96, "h": 96}, "emotion": "happiness", "confidence": 0.91,
                    "probabilities": _PROBS, "detector": {"name": "haar", "score": None}}],
         "image": {"width": 512, "height": 512},
-        "model": {"name": "fer2013_seed_cnn", "version": "1.0.0"},
+        "model": {"name": "fer2013_seed_cnn_int8", "version": "1.0.0"},
         "timings_ms": {"decode": 2.1, "detect": 9.5, "classify": 0.9, "total": 12.6},
     }})
 
@@ -69,7 +69,7 @@ class StatusResponse(BaseModel):
 
 class ModelInfo(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {
-        "name": "fer2013_seed_cnn", "version": "1.0.0", "labels": list(_PROBS),
+        "name": "fer2013_seed_cnn_int8", "version": "1.0.0", "labels": list(_PROBS),
         "input": {"name": "image", "height": 48, "width": 48, "channels": 1, "colour": "gray",
                   "value_range": [0.0, 255.0]},
         "output": {"name": "probabilities", "kind": "probabilities"}, "temperature": 1.2,

@@ -41,7 +41,10 @@ def test_shipped_model_carries_its_full_contract(predictor):
     assert (c.input.height, c.input.width, c.input.channels, c.input.colour) == (48, 48, 1, "gray")
     assert (c.input.value_min, c.input.value_max) == (0.0, 255.0)
     assert t["protocol"] == "official" and t["dataset_sha256"] == FER2013_SHA256
-    assert t["parity_max_abs_diff"] <= 1e-4
+    assert t["parity_max_abs_diff"] <= 1e-4  # Keras vs the exported graph (a quantized copy: its source's)
+    if source := t.get("quantized_from"):  # an int8 copy: of a shipped model, calibrated on Training faces only
+        assert (ROOT / source["path"]).is_file() and source["calibration_split"] == "Training"
+        assert source["top1_agreement"]["fraction"] >= 0.95
     assert 0.05 < c.temperature < 20
     assert t["calibration"]["objective"] == "ece" and t["calibration"]["split"] == "PublicTest"
     assert t["latency"]["ms_per_face"] > 0 and t["latency"]["batch"] == 1 and t["latency"]["threads"] == 1
@@ -87,7 +90,7 @@ def test_fer_train_evaluate_reproduces_the_card_to_the_fourth_decimal(shipped, f
     assert f"T = {predictor.contract.temperature:g} was fitted on PublicTest" in card
 
 
-def test_the_service_serves_every_shipped_model_and_the_seed_cnn_by_default(astronaut_jpeg):
+def test_the_service_serves_every_shipped_model_and_the_int8_seed_cnn_by_default(astronaut_jpeg):
     from fastapi.testclient import TestClient
 
     from service.app import create_app
@@ -103,5 +106,6 @@ def test_the_service_serves_every_shipped_model_and_the_seed_cnn_by_default(astr
             assert len(faces) == 1 and iou(faces[0]["box"], ASTRONAUT_FACE) >= 0.5
             assert list(faces[0]["probabilities"]) == entry["labels"]
         info = client.get("/v1/model").json()
-        # the default: the most accurate FER2013 model at most 3 ms per face (service/catalog.py)
-        assert info["name"] == listing["default"] == "fer2013_seed_cnn" and info["training"]["params"] == 792_855
+        # the default: the most accurate FER2013 model at most 3 ms per face (service/catalog.py); the fp32 seed
+        # CNN's stored 3.27 ms (and its fp32 VGGs') are over, the int8 copy's 1.68 ms is not
+        assert info["name"] == listing["default"] == "fer2013_seed_cnn_int8" and info["training"]["params"] == 792_855
