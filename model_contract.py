@@ -85,6 +85,38 @@ class CropSpec:
 
 
 @dataclass(frozen=True)
+class ConfidenceMap:
+    """Top-label calibration (a binning method): the top label's probability p is replaced by f(p), f the
+    non-decreasing piecewise-linear function through the knots (x, y), flat beyond them (isotonic regression of
+    "the top label is right" on p, fitted on the selection split: training/calibrate.py); the other labels keep
+    their proportions and share 1 - f(p). f(p) never drops below the point where the second label would overtake,
+    so no prediction changes, only the confidence."""
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    def apply(self, probs: np.ndarray) -> np.ndarray:
+        q = np.asarray(probs, dtype=np.float64)
+        if q.shape[-1] < 2 or q.size == 0:
+            return q
+        rows, top = np.arange(len(q)), q.argmax(axis=-1)
+        p = q[rows, top]
+        others = q.copy()
+        others[rows, top] = 0.0
+        rest = others.sum(axis=-1)  # not 1 - p, which is 0 in floating point for a very sure answer
+        nothing = rest <= 0.0
+        others[nothing] = 1.0 / (q.shape[-1] - 1)  # all the mass on the top label: the rest share equally
+        others[nothing, top[nothing]] = 0.0
+        rest = np.where(nothing, 1.0, rest)
+        second = others.max(axis=-1)
+        level = second / (rest + second)  # where the second label would catch up: stay just above it
+        new = np.clip(np.interp(p, self.x, self.y), level + 1e-9, 1.0 - 1e-6)
+        out = others * ((1.0 - new) / rest)[:, None]
+        out[rows, top] = new
+        return out
+
+
+@dataclass(frozen=True)
 class ModelContract:
     name: str
     version: str
@@ -94,6 +126,8 @@ class ModelContract:
     # Temperature scaling: probabilities = softmax(logits / temperature). 1.0 means uncalibrated.
     temperature: float = 1.0
     crop: CropSpec = field(default_factory=CropSpec)
+    # Applied after the temperature, when present (ConfidenceMap).
+    confidence_map: ConfidenceMap | None = None
     # Provenance: protocol, dataset sha256, label source, architecture, metrics per split, ...
     training: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -126,6 +160,7 @@ class ModelContract:
                 output=OutputSpec(**d.get("output", {})),
                 temperature=d.get("temperature", 1.0),
                 crop=CropSpec(**d.get("crop", {})),
+                confidence_map=_confidence_map(d.get("confidence_map")),
                 training=dict(d.get("training", {})),
                 schema_version=version,
             )
@@ -144,6 +179,11 @@ class ModelContract:
 
     def with_updates(self, **changes: Any) -> ModelContract:
         return replace(self, **changes)
+
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        """The model's raw outputs as calibrated probabilities: temperature, then the confidence map if any."""
+        probs = to_probabilities(outputs, self.output.kind, self.temperature)
+        return probs if self.confidence_map is None else self.confidence_map.apply(probs)
 
     # -- checks against a real model ----------------------------------------------------------
     def check_io(self, input_shape: Sequence[Any], output_shape: Sequence[Any]) -> None:
@@ -194,6 +234,24 @@ def _validate(c: ModelContract) -> None:
     t = c.temperature
     if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) or t <= 0:
         raise ContractError(f"contract temperature must be a positive number, got {t!r}")
+    if c.confidence_map is not None:
+        _validate_map(c.confidence_map)
+
+
+def _confidence_map(d: Any) -> ConfidenceMap | None:
+    if d is None:
+        return None
+    if not isinstance(d, Mapping) or set(d) != {"x", "y"}:
+        raise ContractError("contract confidence_map must be an object with the knots x and y")
+    return ConfidenceMap(tuple(float(v) for v in d["x"]), tuple(float(v) for v in d["y"]))
+
+
+def _validate_map(m: ConfidenceMap) -> None:
+    x, y = np.asarray(m.x, dtype=np.float64), np.asarray(m.y, dtype=np.float64)
+    if len(x) < 1 or len(x) != len(y) or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ContractError("contract confidence_map needs as many finite x as y knots, at least one")
+    if (np.diff(x) < 0).any() or (np.diff(y) < 0).any() or x.min() < 0 or x.max() > 1 or y.min() < 0 or y.max() > 1:
+        raise ContractError("contract confidence_map knots must be non-decreasing and within [0, 1]")
 
 
 def _validate_crop(crop: CropSpec) -> None:

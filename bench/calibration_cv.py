@@ -7,7 +7,8 @@ halvings; the method with the lowest mean is the one a model should ship with. E
 PublicTest and PrivateTest's ECE is reported beside it, for the record only: PrivateTest chooses nothing.
 
 Methods: none; one temperature T minimising the ECE (what export does, training/calibrate.py) or the NLL; a bias
-per class fitted by NLL, then T by ECE; vector scaling (T and a bias per class, both by NLL).
+per class fitted by NLL, then T by ECE; vector scaling (T and a bias per class, both by NLL); and two binning
+methods on the top label's confidence: isotonic regression, and histogram binning (15 equal-mass bins).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from model_contract import to_probabilities
-from training.calibrate import fit_temperature, nll
+from model_contract import ConfidenceMap, to_probabilities
+from training.calibrate import fit_confidence_map, fit_temperature, nll
 from training.evaluate import expected_calibration_error
 
 Calibrator = Callable[[np.ndarray], np.ndarray]  # logits -> probabilities
@@ -65,12 +66,37 @@ def vector_scaling(z: np.ndarray, y: np.ndarray) -> Calibrator:
     return lambda x: softmax(x / t + b)
 
 
+def _top_label(fit_map: Callable[[np.ndarray, np.ndarray], ConfidenceMap]
+               ) -> Callable[[np.ndarray, np.ndarray], Calibrator]:
+    """A binning method on the top label's probability, applied as the contract applies it (ConfidenceMap)."""
+    def fit(z: np.ndarray, y: np.ndarray) -> Calibrator:
+        mapping = fit_map(softmax(z), y)
+        return lambda x: mapping.apply(softmax(x))
+    return fit
+
+
+def _histogram(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> ConfidenceMap:
+    """Equal-mass bins of the top label's probability, each mapped to its accuracy (a step function as knots)."""
+    confidence, correct = probs.max(axis=1), (probs.argmax(axis=1) == y).astype(np.float64)
+    edges = np.quantile(confidence, np.linspace(0, 1, bins + 1)[1:-1])
+    which = np.searchsorted(edges, confidence)
+    accuracy = [float(correct[which == b].mean()) if (which == b).any() else float(correct.mean())
+                for b in range(bins)]
+    xs, ys = [0.0], [accuracy[0]]
+    for i, edge in enumerate(edges):
+        xs += [float(edge), float(edge)]
+        ys += [accuracy[i], accuracy[i + 1]]
+    return ConfidenceMap((*xs, 1.0), (*ys, accuracy[-1]))
+
+
 METHODS: dict[str, Callable[[np.ndarray, np.ndarray], Calibrator]] = {
     "none": lambda z, y: softmax,
     "temperature_ece": temperature("ece"),
     "temperature_nll": temperature("nll"),
     "bias_nll_then_temperature_ece": bias_then_temperature,
     "vector_scaling_nll": vector_scaling,
+    "top_label_isotonic": _top_label(fit_confidence_map),  # what fer-train --calibration isotonic fits
+    "top_label_histogram_15": _top_label(_histogram),
 }
 
 
@@ -120,7 +146,8 @@ def main() -> None:
     p.add_argument("--model", action="append", help="default: the shipped FER2013 models")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    models = args.model or ["models/fer2013_seed_cnn.onnx", "models/fer2013_vgg.onnx"]
+    models = args.model or [f"models/{name}.onnx" for name in ("fer2013_seed_cnn", "fer2013_seed_cnn_int8",
+                                                                "fer2013_vgg")]
     results = [run(args.data, m) for m in models]
     for r in results:
         print(f"\n{r['model']}: accuracy PublicTest {r['accuracy']['PublicTest']:.2%}, "

@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from model_contract import ContractError, ModelContract, read_contract, to_probabilities
+from model_contract import ContractError, ModelContract, read_contract
 from service.allocator import release_free_memory
 from service.detectors import Box
 from service.errors import NotReady
@@ -154,7 +154,7 @@ class EmotionClassifier:
             return np.zeros((0, len(self.labels)))
         session = (self.parallel_session() if alone else None) or self.session
         raw = session.run(None, {self.input_name: batch})[0]
-        return to_probabilities(raw, self.contract.output.kind, self.contract.temperature)
+        return self.contract.probabilities(raw)
 
     def describe(self) -> dict[str, Any]:
         c = self.contract
@@ -170,7 +170,8 @@ class EmotionClassifier:
             "temperature": c.temperature,
             "crop": {"shape": c.crop.shape, "scale": c.crop.scale, "shift_y": c.crop.shift_y},
             "training": {k: training[k] for k in ("protocol", "label_source", "arch", "params", "dataset_sha256",
-                                                  "metrics", "selected_epoch", "hardware", "tta") if k in training},
+                                                  "metrics", "selected_epoch", "hardware", "tta", "calibration")
+                         if k in training},
             "latency": training.get("latency"),
         }
 

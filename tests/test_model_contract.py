@@ -9,6 +9,7 @@ import pytest
 
 from model_contract import (
     METADATA_KEY,
+    ConfidenceMap,
     ContractError,
     CropSpec,
     InputSpec,
@@ -96,6 +97,34 @@ def test_to_probabilities_applies_temperature_and_keeps_the_argmax():
     assert (soft.argmax(1) == p.argmax(1)).all() and soft.max() < p.max()
     # T=2 on probabilities == softmax(log p / 2) == normalised sqrt(p)
     np.testing.assert_allclose(soft, np.sqrt(p) / np.sqrt(p).sum(axis=1, keepdims=True))
+
+
+def test_a_confidence_map_changes_the_top_labels_probability_only_and_never_the_prediction():
+    mapping = ConfidenceMap((0.3, 0.9), (0.2, 0.8))
+    p = np.array([[0.6, 0.3, 0.1], [0.95, 0.03, 0.02], [0.4, 0.35, 0.25]])
+    q = mapping.apply(p)
+    np.testing.assert_allclose(q.sum(axis=1), 1.0)
+    assert (q.argmax(1) == p.argmax(1)).all()
+    assert q[0, 0] == pytest.approx(0.5) and q[1, 0] == pytest.approx(0.8)  # interpolated; flat beyond the knots
+    np.testing.assert_allclose(q[0, 1:] / q[0, 1:].sum(), p[0, 1:] / p[0, 1:].sum())  # the rest keep proportions
+    assert q[2, 0] >= q[2, 1]  # mapped down to 0.3, it would fall below the second label: held level with it
+    c = contract(confidence_map=mapping)
+    assert ModelContract.from_json(c.to_json()).confidence_map == mapping
+    np.testing.assert_allclose(c.probabilities(p), q)
+    assert contract().probabilities(p) == pytest.approx(p)  # none: the temperature alone
+    sure = mapping.apply(np.array([[1.0, 0.0, 0.0], [1 - 1e-30, 1e-30, 0.0]]))  # 1 - p is 0 in floating point
+    np.testing.assert_allclose(sure, [[0.8, 0.1, 0.1], [0.8, 0.2, 0.0]])
+
+
+@pytest.mark.parametrize("knots", [((0.5, 0.4), (0.1, 0.2)), ((0.1, 0.2), (0.3, 0.2)), ((0.1,), (0.2, 0.3)),
+                                   ((0.0, 1.5), (0.0, 1.0)), ((), ())])
+def test_a_confidence_map_must_be_monotone_and_within_0_and_1(knots):
+    with pytest.raises(ContractError, match="confidence_map"):
+        contract(confidence_map=ConfidenceMap(*knots))
+    d = contract().to_dict()
+    d["confidence_map"] = {"x": [0.1]}
+    with pytest.raises(ContractError, match="confidence_map"):
+        ModelContract.from_dict(d)
 
 
 def test_a_contract_without_a_crop_rule_keeps_the_detectors_box():

@@ -2,8 +2,8 @@
 rewrite its contract and the results section of its card. The weights never change (checked: same graph bytes).
 
 - ``--crop RULE``: the face-crop rule (chosen with ``python -m bench.crop_eval`` on PublicTest);
-- ``--calibrate``: the temperature with the current method (training/calibrate.py), fitted on the selection
-  split, and every split's metrics recomputed from the ONNX file;
+- ``--calibrate``: the calibration (``--calibration isotonic`` or ``temperature``: training/calibrate.py), fitted
+  on the selection split, and every split's metrics recomputed from the ONNX file;
 - ``--latency``: ms per face on this machine (training/latency.py).
 """
 
@@ -20,11 +20,11 @@ log = logging.getLogger(__name__)
 
 
 def amend(model_path: Path, data: str | None = None, crop: CropSpec | None = None, calibrate: bool = False,
-          latency: bool = False, ferplus_csv: str | None = None) -> ModelContract:
+          latency: bool = False, ferplus_csv: str | None = None, method: str = "isotonic") -> ModelContract:
     import onnx
 
     from training import card, plots
-    from training.calibrate import fit_temperature
+    from training.calibrate import calibrate as fit_calibration
     from training.evaluate import ECE_BINS, OnnxPredictor
     from training.export import contract_metrics, split_results
     from training.latency import measure_latency
@@ -48,12 +48,12 @@ def amend(model_path: Path, data: str | None = None, crop: CropSpec | None = Non
         splits = make_splits(dataset, training.get("protocol", "official"), 0, "none")
         predictor = OnnxPredictor.load(model_path)
         raw = predictor.raw(dataset.images[splits.select])
-        temperature = fit_temperature(raw, dataset.labels[splits.select], predictor.contract.output.kind)
-        predictor.contract = contract = contract.with_updates(temperature=temperature)
+        temperature, confidence_map, record = fit_calibration(
+            method, raw, dataset.labels[splits.select], predictor.contract.output.kind, splits.select_name)
+        predictor.contract = contract = contract.with_updates(temperature=temperature, confidence_map=confidence_map)
         results, curves = split_results(predictor, dataset, splits)
-        training.update(metrics=contract_metrics(results), calibration={
-            "method": "temperature", "objective": "ece", "bins": ECE_BINS, "split": splits.select_name})
-        log.info("temperature %.4f (fitted on %s); %s", temperature, splits.select_name,
+        training.update(metrics=contract_metrics(results), calibration=record)
+        log.info("%s (fitted on %s); %s", record["method"], splits.select_name,
                  ", ".join(f"{s} ECE {m['ece']:.4f}" for s, m in results.items()))
     if latency:
         training["latency"] = measure_latency(model_path)
@@ -75,6 +75,7 @@ def amend(model_path: Path, data: str | None = None, crop: CropSpec | None = Non
                                                            card.results_section(contract, metrics)))
         if curves is not None:
             split = list(curves)[-1]
-            plots.save(plots.reliability_diagram({f"{split}, T={contract.temperature:g}": curves[split]}, ECE_BINS),
+            plots.save(plots.reliability_diagram({f"{split}, {card.calibration_label(contract)}": curves[split]},
+                                                 ECE_BINS),
                        model_path.with_suffix(".assets") / "reliability.png")
     return contract

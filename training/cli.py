@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from model_contract import ContractError, CropSpec
+from training.calibrate import METHODS
 from training.config import AUGMENT_PRESETS, LABEL_SOURCES, TrainConfig
 from training.errors import TrainingError
 
@@ -108,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-version", default="1.0.0")
     p.add_argument("--data", default=None, help="FER2013 CSV for the parity check (default: the run's)")
     p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
-                   help="fit temperature scaling on the selection split (PublicTest) and store it")
+                   help="fit the calibration on the selection split (PublicTest) and store it")
+    _calibration_arg(p)
     p.add_argument("--tta", choices=("none", "flip"), default="none",
                    help="bake test-time augmentation into the ONNX graph (flip: average with the mirror image)")
     p.add_argument("--crop", type=_crop, default=None, metavar="RULE",
@@ -125,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=os.environ.get(DATA_ENV), help=f"for --calibrate; default ${DATA_ENV}")
     p.add_argument("--ferplus-csv", default=os.environ.get(FERPLUS_ENV), help="for --calibrate of a FER+ model")
     p.add_argument("--crop", type=_crop, default=None, metavar="RULE", help="box|square[:scale[:shift_y]]")
-    p.add_argument("--calibrate", action="store_true", help="refit the temperature on the selection split")
+    p.add_argument("--calibrate", action="store_true", help="refit the calibration on the selection split")
+    _calibration_arg(p)
     p.add_argument("--latency", action="store_true", help="measure ms per face on this machine")
 
     p = sub.add_parser("quantize", help="an int8 copy of an exported model, calibrated on Training faces, with its "
@@ -138,7 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="model name (default: the file's stem)")
     p.add_argument("--faces", type=int, default=512, help="Training faces the activation ranges are measured on")
     p.add_argument("--seed", type=int, default=0, help="which Training faces")
+    _calibration_arg(p)
     return parser
+
+
+def _calibration_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calibration", choices=METHODS, default="isotonic",
+                   help="isotonic: the top label's probability mapped by isotonic regression (better on held-out "
+                        "PublicTest faces: python -m bench.calibration_cv); temperature: one T (by ECE)")
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -218,7 +228,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     path = export_run(args.run, args.out, name=args.name, version=args.model_version, data=args.data,
                       calibrate=args.calibrate, seed_run=args.seed_run, seed_official_run=args.seed_official_run,
-                      tta=args.tta, crop=args.crop, crop_chosen_for=args.crop_chosen_for)
+                      tta=args.tta, crop=args.crop, crop_chosen_for=args.crop_chosen_for,
+                      calibration=args.calibration)
     print(f"exported {path} (+ {path.with_suffix('.md').name})")
     return 0
 
@@ -226,7 +237,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_amend(args: argparse.Namespace) -> int:
     from training.amend import amend
 
-    contract = amend(args.model, args.data, args.crop, args.calibrate, args.latency, args.ferplus_csv)
+    contract = amend(args.model, args.data, args.crop, args.calibrate, args.latency, args.ferplus_csv,
+                     args.calibration)
     latency = contract.training.get("latency") or {}
     print(f"amended {args.model}: crop {contract.crop.shape} x{contract.crop.scale:g} ({contract.crop.shift_y:+g}), "
           f"T={contract.temperature:g}, {latency.get('ms_per_face', '?')} ms per face")
@@ -240,7 +252,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise TrainingError(f"--data (or ${DATA_ENV}): the FER2013 CSV the model was trained on")
     if args.faces < 1:
         raise TrainingError("--faces must be at least 1")
-    contract = quantize(args.model, args.data, args.out, args.name, args.faces, args.seed, args.ferplus_csv)
+    contract = quantize(args.model, args.data, args.out, args.name, args.faces, args.seed, args.ferplus_csv,
+                        args.calibration)
     public = contract.training["metrics"]["PublicTest"]["accuracy"]
     print(f"quantized {args.model} -> {args.out} (+ {args.out.with_suffix('.md').name}): PublicTest {public:.4f}, "
           f"{contract.training['latency']['ms_per_face']} ms per face")

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from model_contract import ModelContract, read_contract, to_probabilities
+from model_contract import ModelContract, read_contract
 
 ECE_BINS = 15
 
@@ -50,7 +50,7 @@ class OnnxPredictor:
         return np.concatenate(outs)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        return to_probabilities(self.raw(images), self.contract.output.kind, self.contract.temperature)
+        return self.contract.probabilities(self.raw(images))
 
 
 @dataclass

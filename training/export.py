@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from model_contract import ContractError, CropSpec, InputSpec, ModelContract, OutputSpec, read_contract, write_contract
-from training.calibrate import fit_temperature
+from training.calibrate import calibrate as fit_calibration
 from training.config import TrainConfig
 from training.errors import ExportError
-from training.evaluate import ECE_BINS, KerasPredictor, OnnxPredictor, compute_metrics
+from training.evaluate import KerasPredictor, OnnxPredictor, compute_metrics
 from training.ferplus import label_report
 from training.latency import measure_latency
 from training.sources import load_dataset
@@ -127,7 +127,7 @@ def contract_metrics(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, 
 def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: str = "1.0.0",
                data: str | None = None, calibrate: bool = True, seed_run: Path | None = None,
                seed_official_run: Path | None = None, tta: str = "none", crop: CropSpec | None = None,
-               crop_chosen_for: str | None = None) -> Path:
+               crop_chosen_for: str | None = None, calibration: str = "isotonic") -> Path:
     import keras
     import onnx
 
@@ -165,16 +165,17 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
                              tta: float((keras_select.argmax(1) == y_select).mean())}
         # Calibrating on the seed protocol's only held-out split would tune on its test split: skip it.
         can_calibrate = calibrate and config.protocol == "official"
-        temperature = (fit_temperature(keras_select, dataset.labels[splits.select], "probabilities")
-                       if can_calibrate else 1.0)
+        temperature, confidence_map, record = (
+            fit_calibration(calibration, keras_select, dataset.labels[splits.select], "probabilities",
+                            splits.select_name) if can_calibrate else (1.0, None, None))
         contract = ModelContract(
             name=name, version=version, labels=dataset.label_names,
             input=InputSpec(name=INPUT_NAME, height=48, width=48, channels=1, colour="gray"),
             output=OutputSpec(name=OUTPUT_NAME, kind="probabilities"), temperature=temperature,
+            confidence_map=confidence_map,
             crop=crop or CropSpec(),
             training={
-                "calibration": {"method": "temperature", "objective": "ece", "bins": ECE_BINS,
-                                "split": splits.select_name} if can_calibrate else None,
+                "calibration": record,
                 "protocol": config.protocol, "label_source": config.labels, "arch": config.arch,
                 "params": int(model.count_params()), "dataset_sha256": dataset.sha256,
                 "config": json.loads(config.to_json()), "selected_epoch": run_metrics["selected_epoch"],

@@ -10,7 +10,7 @@ Measured on an AMD EPYC (Zen 4, AVX-512 VNNI), batch 1, one thread, flip TTA ins
 face, vgg_fer 23.1 -> 9.8 ms; PublicTest accuracy 65.45% -> 65.39% and 66.90% -> 66.87% (512 calibration faces).
 The detector (YuNet-s, mostly depthwise convolutions) got slower quantized (5.6 -> 10.9 ms), so it stays fp32.
 
-The copy gets its own contract (name, temperature refitted on PublicTest, metrics of the int8 graph, latency) and
+The copy gets its own contract (name, calibration refitted on PublicTest, metrics of the int8 graph, latency) and
 card; its training record is the source's plus ``quantized_from`` (source file, sha256, agreement).
 """
 
@@ -67,12 +67,13 @@ def quantize_graph(source: Path, out: Path, input_name: str, faces: np.ndarray) 
 
 
 def quantize(model_path: Path, data: str, out_path: Path, name: str | None = None,
-             faces: int = CALIBRATION_FACES, seed: int = 0, ferplus_csv: str | None = None) -> ModelContract:
+             faces: int = CALIBRATION_FACES, seed: int = 0, ferplus_csv: str | None = None,
+             calibration: str = "isotonic") -> ModelContract:
     import onnx
 
     from training import card
-    from training.calibrate import fit_temperature
-    from training.evaluate import ECE_BINS, OnnxPredictor
+    from training.calibrate import calibrate as fit_calibration
+    from training.evaluate import OnnxPredictor
     from training.export import contract_metrics, split_results
     from training.latency import measure_latency
     from training.protocols import make_splits
@@ -103,13 +104,14 @@ def quantize(model_path: Path, data: str, out_path: Path, name: str | None = Non
         predictor = OnnxPredictor.load(tmp_path)
         select_faces = dataset.images[splits.select]
         raw = predictor.raw(select_faces)
-        temperature = fit_temperature(raw, dataset.labels[splits.select], source.output.kind)
-        predictor.contract = predictor.contract.with_updates(temperature=temperature)
+        temperature, confidence_map, record = fit_calibration(
+            calibration, raw, dataset.labels[splits.select], source.output.kind, splits.select_name)
+        predictor.contract = predictor.contract.with_updates(temperature=temperature, confidence_map=confidence_map)
         results, curves = split_results(predictor, dataset, splits)
         agreement = float((raw.argmax(1) == OnnxPredictor.load(model_path).raw(select_faces).argmax(1)).mean())
         training.update(
             metrics=contract_metrics(results), latency=measure_latency(tmp_path),
-            calibration={"method": "temperature", "objective": "ece", "bins": ECE_BINS, "split": splits.select_name},
+            calibration=record,
             exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
             quantized_from={
                 "path": _shown(model_path), "name": source.name, "sha256": file_sha256(model_path),

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from bench.server import free_port
-from model_contract import InputSpec, ModelContract, OutputSpec, write_contract
+from model_contract import ConfidenceMap, InputSpec, ModelContract, OutputSpec, write_contract
 
 FER_LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 ASTRONAUT_FACE = (177, 67, 96, 96)  # x, y, w, h of the one face in skimage.data.astronaut()
@@ -30,7 +30,7 @@ SHIPPED_MODEL = ROOT / "models" / "fer2013_seed_cnn.onnx"
 def build_onnx(path: Path, labels: tuple[str, ...] = FER_LABELS, side: int = 48, channels: int = 1,
                contract: ModelContract | bool | None = True, out_classes: int | None = None,
                temperature: float = 1.0, name: str = "tiny-test-model",
-               training: dict[str, Any] | None = None) -> Path:
+               training: dict[str, Any] | None = None, confidence_map: ConfidenceMap | None = None) -> Path:
     """A tiny real ONNX classifier: mean brightness -> linear -> softmax, with a fer_contract.
 
     ``contract=False`` writes no metadata; a ModelContract writes that one (e.g. a mismatched one).
@@ -66,7 +66,7 @@ def build_onnx(path: Path, labels: tuple[str, ...] = FER_LABELS, side: int = 48,
         contract = ModelContract(
             name=name, version="0.0.1", labels=labels,
             input=InputSpec(height=side, width=side, channels=channels, colour=colour),
-            output=OutputSpec(kind="probabilities"), temperature=temperature,
+            output=OutputSpec(kind="probabilities"), temperature=temperature, confidence_map=confidence_map,
             training=training or {"protocol": "official", "metrics": {"PrivateTest": {"accuracy": 0.5}}},
         )
     if isinstance(contract, ModelContract):

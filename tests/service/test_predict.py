@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.service.conftest import ASTRONAUT_FACE, FER_LABELS, build_onnx, encode, iou, post_image
 
@@ -77,6 +78,24 @@ def test_temperature_in_the_contract_is_applied(make_app, tmp_path, astronaut_jp
     p1, p3 = (np.array(list(probs[t].values())) for t in (1.0, 3.0))
     expected = p1 ** (1 / 3) / (p1 ** (1 / 3)).sum()  # softmax(log p / T)
     np.testing.assert_allclose(p3, expected, atol=2e-6)
+
+
+def test_the_confidence_map_in_the_contract_is_applied_after_the_temperature(make_app, tmp_path, astronaut_jpeg):
+    from fastapi.testclient import TestClient
+
+    from model_contract import ConfidenceMap
+
+    flat = ConfidenceMap((0.0, 1.0), (0.5, 0.5))  # every top label gets 0.5, whatever the model said
+    answers = []
+    for mapping in (None, flat):
+        path = build_onnx(tmp_path / f"m{mapping is None}.onnx", temperature=0.1, confidence_map=mapping)
+        with TestClient(make_app(model_path=path)) as c:
+            answers.append(np.array(list(post_image(c, astronaut_jpeg).json()["faces"][0]["probabilities"].values())))
+    plain, mapped = answers
+    assert plain.argmax() == mapped.argmax() and plain.max() > 0.5
+    assert mapped.max() == pytest.approx(0.5, abs=1e-6) and mapped.sum() == pytest.approx(1.0, abs=1e-6)
+    others = np.delete(mapped, mapped.argmax()) / np.delete(plain, plain.argmax())
+    np.testing.assert_allclose(others, others[0], rtol=1e-5)  # the rest keep their proportions
 
 
 def test_query_limits_are_validated(client, astronaut_jpeg):

@@ -1,6 +1,7 @@
 """Temperature scaling and expected calibration error."""
 
 import numpy as np
+import pytest
 
 from model_contract import to_probabilities
 from training.calibrate import fit_temperature
@@ -73,3 +74,22 @@ def test_compute_metrics_on_a_known_confusion():
     assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
     assert m["per_class"]["b"] == {"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2}
     assert abs(m["macro_f1"] - (0.5 + 0.8 + 0.0) / 3) < 1e-12
+
+
+def test_an_isotonic_map_calibrates_held_out_faces_an_overconfident_model_got_wrong_by_level():
+    from training.calibrate import calibrate, fit_confidence_map
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 2.0, (4000, 5))
+    y = np.array([rng.choice(5, p=np.exp(r) / np.exp(r).sum()) for r in z / 2.5])  # truth is softer than z
+    fit, held = slice(0, 2000), slice(2000, None)
+    probs = to_probabilities(z, "logits")
+    mapping = fit_confidence_map(probs[fit], y[fit])
+    assert list(mapping.x) == sorted(mapping.x) and list(mapping.y) == sorted(mapping.y)
+    before = expected_calibration_error(probs[held], y[held])
+    after = expected_calibration_error(mapping.apply(probs[held]), y[held])
+    assert after < before / 2 and (mapping.apply(probs[held]).argmax(1) == probs[held].argmax(1)).all()
+    temperature, found, record = calibrate("isotonic", z[fit], y[fit], "logits", "PublicTest")
+    assert temperature == 1.0 and found == mapping and record["method"] == "top_label_isotonic"
+    with pytest.raises(ValueError, match="calibration method"):
+        calibrate("platt", z, y, "logits", "PublicTest")
