@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench.calibration_cv import METHODS, compare, cross_validated_ece, softmax
 
@@ -35,3 +36,14 @@ def test_a_shifted_class_prior_is_fixed_by_a_bias_and_chosen_on_publictest_only(
     assert by["vector_scaling_nll"]["publictest_cv_ece"] < by["temperature_ece"]["publictest_cv_ece"]
     assert result["chosen_on_publictest"] == min(by, key=lambda m: by[m]["publictest_cv_ece"])
     assert result["chosen_on_publictest"] in {"vector_scaling_nll", "bias_nll_then_temperature_ece"}
+
+
+def test_one_method_for_every_model_is_the_lowest_mean_of_their_held_out_eces():
+    from bench.calibration_cv import across_models
+
+    rows = [{"method": name, "publictest_cv_ece": 0.03} for name in METHODS]
+    a = {"rows": [{**r, "publictest_cv_ece": 0.02} if r["method"] == "none" else r for r in rows]}
+    b = {"rows": [{**r, "publictest_cv_ece": 0.05} if r["method"] == "none" else r for r in rows]}
+    mean = across_models([a, b])
+    assert set(mean) == set(METHODS)
+    assert mean["none"] == pytest.approx(0.035) and mean["top_label_isotonic"] == pytest.approx(0.03)
