@@ -2,13 +2,14 @@
 
 onnxruntime's static quantization (QDQ format): every Conv gets int8 weights, one scale per output channel, and
 uint8 activations whose ranges are the minimum and maximum seen on Training faces (never a test split). The
-dense layers stay fp32 (a few percent of the compute). Weights use 7 of their 8 bits (``reduce_range``): a uint8 x
-int8 product pair then fits the 16-bit accumulators of CPUs without VNNI, so the same file computes the same
-integers on AVX2, AVX-512 VNNI and AMX machines.
+dense layers stay fp32 (a few percent of the compute). Weights use 7 of their 8 bits (``reduce_range``): a sum of
+two uint8 x int8 products then fits the 16-bit intermediates that CPUs without VNNI use, which would otherwise
+saturate (only a VNNI machine was at hand to measure on).
 
-Measured on an AMD EPYC (Zen 4, AVX-512 VNNI), batch 1, one thread, flip TTA inside: seed CNN 4.10 -> 1.73 ms per
-face, vgg_fer 23.1 -> 9.8 ms; PublicTest accuracy 65.45% -> 65.39% and 66.90% -> 66.87% (512 calibration faces).
-The detector (YuNet-s, mostly depthwise convolutions) got slower quantized (5.6 -> 10.9 ms), so it stays fp32.
+Measured on an AMD EPYC (Zen 4, AVX-512 VNNI), batch 1, one thread, flip TTA inside, the shipped copies beside
+their sources: seed CNN 5.07 -> 1.68 ms per face, PublicTest 65.45% -> 65.39%; vgg_fer 1.1.0 23.41 -> 7.66 ms,
+67.57% -> 67.60%. The detector (YuNet-s, mostly depthwise convolutions) got slower quantized (5.6 -> 10.9 ms), so
+it stays fp32.
 
 The copy gets its own contract (name, calibration refitted on PublicTest, metrics of the int8 graph, latency) and
 card; its training record is the source's plus ``quantized_from`` (source file, sha256, agreement).
