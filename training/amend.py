@@ -23,13 +23,10 @@ def amend(model_path: Path, data: str | None = None, crop: CropSpec | None = Non
           latency: bool = False, ferplus_csv: str | None = None, method: str = "isotonic") -> ModelContract:
     import onnx
 
-    from training import card, plots
-    from training.calibrate import calibrate as fit_calibration
-    from training.evaluate import ECE_BINS, OnnxPredictor
-    from training.export import contract_metrics, split_results
+    from training import card
+    from training.evaluate import OnnxPredictor
+    from training.export import calibrated_results, contract_metrics, trained_on
     from training.latency import measure_latency
-    from training.protocols import make_splits
-    from training.sources import load_dataset
 
     proto = onnx.load(str(model_path))
     graph_before = proto.graph.SerializeToString()
@@ -42,16 +39,11 @@ def amend(model_path: Path, data: str | None = None, crop: CropSpec | None = Non
     if calibrate:
         if data is None:
             raise ExportError("--calibrate needs --data (the FER2013 CSV the model was trained on)")
-        dataset = load_dataset(data, training.get("label_source", "fer2013"), ferplus_csv)
-        if dataset.sha256 != training.get("dataset_sha256"):
-            raise ExportError(f"{data} is not the dataset {model_path.name} was trained on (sha256 differs)")
-        splits = make_splits(dataset, training.get("protocol", "official"), 0, "none")
+        dataset, splits = trained_on(model_path, training, data, ferplus_csv)
         predictor = OnnxPredictor.load(model_path)
-        raw = predictor.raw(dataset.images[splits.select])
-        temperature, confidence_map, record = fit_calibration(
-            method, raw, dataset.labels[splits.select], predictor.contract.output.kind, splits.select_name)
-        predictor.contract = contract = contract.with_updates(temperature=temperature, confidence_map=confidence_map)
-        results, curves = split_results(predictor, dataset, splits)
+        predictor.contract = contract
+        _, record, results, curves = calibrated_results(predictor, dataset, splits, method)
+        contract = predictor.contract
         training.update(metrics=contract_metrics(results), calibration=record)
         log.info("%s (fitted on %s); %s", record["method"], splits.select_name,
                  ", ".join(f"{s} ECE {m['ece']:.4f}" for s, m in results.items()))
@@ -75,7 +67,5 @@ def amend(model_path: Path, data: str | None = None, crop: CropSpec | None = Non
                                                            card.results_section(contract, metrics)))
         if curves is not None:
             split = list(curves)[-1]
-            plots.save(plots.reliability_diagram({f"{split}, {card.calibration_label(contract)}": curves[split]},
-                                                 ECE_BINS),
-                       model_path.with_suffix(".assets") / "reliability.png")
+            card.save_reliability(model_path.with_suffix(".assets"), contract, split, curves[split])
     return contract

@@ -103,9 +103,8 @@ def write_quantized_card(onnx_path: Path, contract: ModelContract, results: dict
         "Reproduce the model and its evaluation:",
         "",
         "```",
-        f"fer-train quantize --model {q['path']} --data ../shared/data/fer2013.csv.gz "
-        + ("" if t["label_source"] == "fer2013" else "--ferplus-csv ../shared/data/fer2013new.csv ")
-        + f"--out models/{contract.name}.onnx --faces {q['calibration_faces']} --seed {q['seed']}",
+        f"fer-train quantize --model {q['path']} {_data_args(contract)}--out models/{contract.name}.onnx "
+        f"--faces {q['calibration_faces']} --seed {q['seed']}",
         "```",
         "",
         *_reproduce_lines(contract, splits[-1]),
@@ -122,14 +121,14 @@ def _figures(onnx_path: Path, contract: ModelContract, results: dict[str, dict[s
     assets.mkdir(exist_ok=True)
     report = list(results)[-1]
     plots.save(plots.confusion_matrix(results[report]), assets / "confusion_matrix.png")
-    raw = {f"{report}, {calibration_label(contract)}": curves[report]}
-    plots.save(plots.reliability_diagram(raw, ECE_BINS), assets / "reliability.png")
+    save_reliability(assets, contract, report, curves[report])
     return assets
 
 
-def calibration_label(contract: ModelContract) -> str:
-    """How the probabilities were calibrated, in a few words (plot legends)."""
-    return "isotonic" if contract.confidence_map is not None else f"T={contract.temperature:g}"
+def save_reliability(assets: Path, contract: ModelContract, split: str, curve: tuple[np.ndarray, np.ndarray]) -> None:
+    """``NAME.assets/reliability.png`` of ``split``'s calibrated (probabilities, labels)."""
+    how = "isotonic" if contract.confidence_map is not None else f"T={contract.temperature:g}"
+    plots.save(plots.reliability_diagram({f"{split}, {how}": curve}, ECE_BINS), assets / "reliability.png")
 
 
 def _opening(contract: ModelContract, made: str) -> list[str]:
@@ -160,11 +159,16 @@ def _calibration_lines(rel: str) -> list[str]:
     return ["### Calibration", "", f"![reliability diagram]({rel}/reliability.png)", ""]
 
 
-def _reproduce_lines(contract: ModelContract, split: str) -> list[str]:
+def _data_args(contract: ModelContract) -> str:
+    """The data options of a reproduce command (FER+ models need the votes too), with a trailing space."""
     ferplus = "" if contract.training["label_source"] == "fer2013" else "--ferplus-csv ../shared/data/fer2013new.csv "
+    return f"--data ../shared/data/fer2013.csv.gz {ferplus}"
+
+
+def _reproduce_lines(contract: ModelContract, split: str) -> list[str]:
     return ["Reproduce the evaluation:", "", "```",
-            f"fer-train evaluate --model models/{contract.name}.onnx --data ../shared/data/fer2013.csv.gz "
-            f"{ferplus}--split {split} --out /tmp/eval", "```", ""]
+            f"fer-train evaluate --model models/{contract.name}.onnx {_data_args(contract)}--split {split} "
+            "--out /tmp/eval", "```", ""]
 
 
 def results_section(contract: ModelContract, results: dict[str, dict[str, Any]]) -> list[str]:

@@ -104,6 +104,29 @@ def hardware() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
+def trained_on(model_path: Path, training: dict[str, Any], data: str, ferplus_csv: str | None) -> tuple[Any, Any]:
+    """(dataset, splits) of an exported model's contract ``training``: the CSV at ``data`` must be the one it was
+    trained on (same sha256); its protocol's splits, no balancing."""
+    from training.protocols import make_splits
+
+    dataset = load_dataset(data, training.get("label_source", "fer2013"), ferplus_csv)
+    if dataset.sha256 != training.get("dataset_sha256"):
+        raise ExportError(f"{data} is not the dataset {model_path.name} was trained on (sha256 differs)")
+    return dataset, make_splits(dataset, training.get("protocol", "official"), 0, "none")
+
+
+def calibrated_results(predictor: OnnxPredictor, dataset: Any, splits: Any, method: str
+                       ) -> tuple[np.ndarray, dict[str, Any], dict[str, dict[str, Any]],
+                                  dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Fit ``method`` on the selection split into ``predictor.contract``, then every split's results with it:
+    (the selection split's raw outputs, the contract's calibration record, results, curves)."""
+    raw = predictor.raw(dataset.images[splits.select])
+    temperature, confidence_map, record = fit_calibration(
+        method, raw, dataset.labels[splits.select], predictor.contract.output.kind, splits.select_name)
+    predictor.contract = predictor.contract.with_updates(temperature=temperature, confidence_map=confidence_map)
+    return (raw, record, *split_results(predictor, dataset, splits))
+
+
 def split_results(predictor: OnnxPredictor, dataset: Any, splits: Any
                   ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Metrics of the ONNX model on the selection and the report split (the contract's and the card's figures),

@@ -73,12 +73,9 @@ def quantize(model_path: Path, data: str, out_path: Path, name: str | None = Non
     import onnx
 
     from training import card
-    from training.calibrate import calibrate as fit_calibration
     from training.evaluate import OnnxPredictor
-    from training.export import contract_metrics, split_results
+    from training.export import calibrated_results, contract_metrics, trained_on
     from training.latency import measure_latency
-    from training.protocols import make_splits
-    from training.sources import load_dataset
     from training.warm_start import file_sha256
 
     if not model_path.is_file():
@@ -88,10 +85,7 @@ def quantize(model_path: Path, data: str, out_path: Path, name: str | None = Non
     if source.training.get("quantized_from"):
         raise ExportError(f"{model_path} is already quantized")
     training: dict[str, Any] = dict(source.training)
-    dataset = load_dataset(data, training.get("label_source", "fer2013"), ferplus_csv)
-    if dataset.sha256 != training.get("dataset_sha256"):
-        raise ExportError(f"{data} is not the dataset {model_path.name} was trained on (sha256 differs)")
-    splits = make_splits(dataset, training.get("protocol", "official"), 0, "none")
+    dataset, splits = trained_on(model_path, training, data, ferplus_csv)
     pick = np.sort(np.random.default_rng(seed).choice(splits.train, size=min(faces, len(splits.train)),
                                                       replace=False))
     name = name or out_path.stem
@@ -103,13 +97,9 @@ def quantize(model_path: Path, data: str, out_path: Path, name: str | None = Non
         write_contract(proto, source.with_updates(name=name))  # evaluation reads the contract from the file
         onnx.save(proto, str(tmp_path))
         predictor = OnnxPredictor.load(tmp_path)
-        select_faces = dataset.images[splits.select]
-        raw = predictor.raw(select_faces)
-        temperature, confidence_map, record = fit_calibration(
-            calibration, raw, dataset.labels[splits.select], source.output.kind, splits.select_name)
-        predictor.contract = predictor.contract.with_updates(temperature=temperature, confidence_map=confidence_map)
-        results, curves = split_results(predictor, dataset, splits)
-        agreement = float((raw.argmax(1) == OnnxPredictor.load(model_path).raw(select_faces).argmax(1)).mean())
+        raw, record, results, curves = calibrated_results(predictor, dataset, splits, calibration)
+        source_raw = OnnxPredictor.load(model_path).raw(dataset.images[splits.select])
+        agreement = float((raw.argmax(1) == source_raw.argmax(1)).mean())
         training.update(
             metrics=contract_metrics(results), latency=measure_latency(tmp_path),
             calibration=record,
