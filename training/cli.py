@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--schedule", choices=("constant", "cosine", "plateau"), default="constant")
     p.add_argument("--warmup-epochs", type=int, default=0)
+    p.add_argument("--warmup-ramp", choices=("linear", "overshoot"), default="linear",
+                   help="overshoot: the torch engine's warm-up before 2026-12-03, which ended at (1 + 1/warm-up "
+                        "epochs) x the rate; only to reproduce the VGG models trained with it")
     p.add_argument("--plateau-patience", type=int, default=5)
     p.add_argument("--plateau-factor", type=float, default=0.5, help="LR multiplier on a plateau")
     p.add_argument("--label-smoothing", type=float, default=0.0)

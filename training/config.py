@@ -32,6 +32,11 @@ class TrainConfig:
     momentum: float = 0.9
     schedule: str = "constant"  # constant | cosine | plateau (reduce on the selection split's plateau)
     warmup_epochs: int = 0
+    # linear: the rate climbs to lr over the warm-up and never above it. overshoot: how the torch engine warmed up
+    # before 2026-12-03 (per batch, lr * (epoch + 1) / warmup_epochs with a fractional epoch, so it ended the
+    # warm-up at (1 + 1 / warmup_epochs) x lr); kept to reproduce the VGG runs trained with it. Keras sets the
+    # rate once an epoch, where the two are the same.
+    warmup_ramp: str = "linear"
     plateau_patience: int = 5
     plateau_factor: float = 0.5
     min_lr: float = 1e-6
@@ -58,6 +63,7 @@ class TrainConfig:
             "labels": (self.labels, LABEL_SOURCES),
             "optimizer": (self.optimizer, ("adam", "adamw", "sgd")),
             "schedule": (self.schedule, ("constant", "cosine", "plateau")),
+            "warmup_ramp": (self.warmup_ramp, ("linear", "overshoot")),
             "balance": (self.balance, ("oversample", "class_weight", "none")),
             "select": (self.select, ("best", "last")),
             "precision": (self.precision, ("fp32", "bf16")),
@@ -99,4 +105,5 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown config fields {unknown}")
+        data.setdefault("warmup_ramp", "overshoot")  # a run from before the field warmed up that way: resume it so
         return cls(**data)

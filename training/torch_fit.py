@@ -80,7 +80,7 @@ def fit(config: TrainConfig, ckpt_dir: Path, data: FerData, splits: Splits, targ
         bar = _progress(steps, f"epoch {epoch + 1}/{config.epochs}")
         for batch in range(steps):
             idx = torch.from_numpy(order[batch * config.batch_size:(batch + 1) * config.batch_size])
-            lr = scheduled_lr(config, epoch + batch / steps) if config.schedule != "plateau" \
+            lr = scheduled_lr(config, epoch + batch / steps, 1 / steps) if config.schedule != "plateau" \
                 or epoch < config.warmup_epochs else state["lr"]
             for group in optimizer.param_groups:
                 group["lr"] = lr
