@@ -67,6 +67,10 @@ class EmotionClassifier:
                 session = self._session
         return session
 
+    @session.setter
+    def session(self, value: Any) -> None:
+        self._session = value
+
     def _reopen(self) -> Any:
         """The session again, from the same file with the same contract; 503 if the file is gone or changed."""
         try:
@@ -80,10 +84,6 @@ class EmotionClassifier:
         log.info("opened model %s from %s", self.contract.name, self.path)
         release_free_memory()
         return session
-
-    @session.setter
-    def session(self, value: Any) -> None:
-        self._session = value
 
     @property
     def loaded(self) -> bool:
