@@ -44,7 +44,7 @@ class ServiceState:
         return self.pipelines[name], self.runner
 
 
-def service_state(request: Request) -> ServiceState:
+async def service_state(request: Request) -> ServiceState:
     """FastAPI dependency: the app's ServiceState."""
     return state_of(request)
 
