@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine.describe()
     load_start = machine.load_1min()
     busy_start = machine.cpu_busy_cores()
+    others = machine.OthersCpu()
     date = datetime.now().strftime("%Y-%m-%d")
     json_path = ROOT / "bench" / "results" / f"{date}{'-quick' if args.quick else ''}.json"
     earlier = json.loads(json_path.read_text()) if args.merge and json_path.is_file() else None
@@ -253,17 +254,20 @@ def main(argv: list[str] | None = None) -> int:
             timings[key] = round(time.monotonic() - started, 1)
             print(report.section(key, context.results[key]), flush=True)
     load_end = machine.load_1min()
+    others_cores = others.cores()
 
     plot_path = ROOT / "docs" / "benchmarks.png"
     piece = {"sections": [str(n) for n in args.sections], "commit": commit(),
              "load_1min": {"start": load_start, "end": load_end}, "cpu_busy_cores_at_start": busy_start,
-             "busy_note": machine.busy_note(busy_start, load_end, info["cores"]), "section_seconds": timings}
+             "other_processes_cores": others_cores,
+             "busy_note": machine.busy_note(busy_start, others_cores, info["cores"]), "section_seconds": timings}
     pieces = [*(earlier.get("pieces", []) if earlier else []), piece]
     sections = {**context.previous, **context.results}
     order = [key for n in sorted(SECTIONS) for key, _ in SECTIONS[n] if key in sections]
     results = {
         "date": date, "quick": args.quick, "commit": piece["commit"], "machine": info,
         "load_1min": piece["load_1min"], "cpu_busy_cores_at_start": busy_start,
+        "other_processes_cores": {", ".join(x["sections"]): x.get("other_processes_cores") for x in pieces},
         "busy_note": "; ".join(f"sections {', '.join(x['sections'])}: {x['busy_note']}" for x in pieces
                                if x["busy_note"]) or None,
         "sections_run": [n for x in pieces for n in x["sections"]], "section_seconds": timings, "pieces": pieces,

@@ -87,15 +87,47 @@ def describe() -> dict[str, Any]:
             "python": platform.python_version(), "platform": platform.platform()}
 
 
-def busy_note(busy_start: float | None, load_end: float, cores: int) -> str | None:
+class OthersCpu:
+    """The CPU the rest of the machine used while the bench ran: the machine's busy CPU time (/proc/stat, steal
+    included) minus this process's and its finished children's (the servers and peers it started and waited
+    for). The load average cannot tell the two apart: the bench's own concurrent sections raise it."""
+
+    def __init__(self) -> None:
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        """(machine busy CPU seconds, own + children CPU seconds, monotonic time), None off Linux."""
+        import time
+
+        try:
+            fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        except (OSError, ValueError, IndexError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        own = os.times()
+        return ((sum(fields) - idle) / os.sysconf("SC_CLK_TCK"),
+                own.user + own.system + own.children_user + own.children_system, time.monotonic())
+
+    def cores(self) -> float | None:
+        """Cores the others used on average since this watch was made."""
+        end = self._sample()
+        if self._start is None or end is None or end[2] <= self._start[2]:
+            return None
+        others = (end[0] - self._start[0]) - (end[1] - self._start[1])
+        return round(max(0.0, others) / (end[2] - self._start[2]), 2)
+
+
+def busy_note(busy_start: float | None, others: float | None, cores: int) -> str | None:
     """A sentence when something else used the CPU; None on an idle machine.
 
-    At the start the bench has run nothing yet, so half a core or more in use there is someone else; at the end
-    the bench's own work counts in the load average too, so only a load above the core count is taken as a sign.
+    ``busy_start``: cores in use before the bench ran anything (half a core or more is someone else);
+    ``others``: cores used on average by everything but the bench during the run (OthersCpu; 0.2 or more).
     """
-    if (busy_start is not None and busy_start >= 0.5) or load_end > cores + 0.5:
+    if (busy_start is not None and busy_start >= 0.5) or (others is not None and others >= 0.2):
         start = f"{busy_start:.2f} cores were in use" if busy_start is not None else "the CPU use was unknown"
-        return (f"Another process was using the CPU: {start} when the bench started, and the 1-minute load average "
-                f"was {load_end:.2f} at the end on {cores} cores. Every figure here is lower than on an idle "
-                "machine; ratios between two things measured side by side are more trustworthy than absolute rates.")
+        during = f"{others:.2f} cores on average" if others is not None else "an unknown share"
+        return (f"Another process was using the CPU: {start} when the bench started, and other processes used "
+                f"{during} of the {cores} while it ran. Every figure here is lower than on an idle machine; "
+                "ratios between two things measured side by side are more trustworthy than absolute rates.")
     return None

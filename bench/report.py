@@ -211,6 +211,15 @@ def targets(s: dict[str, dict[str, Any]]) -> list[list[str]]:
     return rows + _speed().target_rows(s)
 
 
+def _others(results: dict[str, Any]) -> str:
+    """', the rest of the machine N cores on average' per piece of the run, from the CPU time others used."""
+    known = {k: v for k, v in (results.get("other_processes_cores") or {}).items() if v is not None}
+    if not known:
+        return ""
+    parts = [f"{v:.2f} cores" + (f" (sections {k})" if len(known) > 1 else "") for k, v in known.items()]
+    return f"; other processes used {', '.join(parts)} on average while it ran (the bench's own load excluded)"
+
+
 def document(results: dict[str, Any]) -> str:
     m, load = results["machine"], results["load_1min"]
     lines = ["# Benchmarks", "",
@@ -223,7 +232,8 @@ def document(results: dict[str, Any]) -> str:
         lines += [f"> **Busy machine.** {results['busy_note']}", ""]
     cpu = f"{m['cpu']} ({m['isa']})" if m.get("isa") else m["cpu"]
     lines += [f"Machine: {cpu}, {m['cores']} cores, {fmt(m['ram_gb'], 1)} GB RAM, Python {m['python']}. "
-              f"1-minute load average {load['start']:.2f} at the start, {load['end']:.2f} at the end. "
+              f"1-minute load average {load['start']:.2f} at the start, {load['end']:.2f} at the end"
+              f"{_others(results)}. "
               f"Sections run: {', '.join(results['sections_run'])}.", ""]
     if rows := targets(results["sections"]):
         lines += ["## Targets", "", table(["section", "target", "measured", "met"], rows, text_columns=3), ""]
