@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from model_contract import InputSpec, ModelContract
-from service.classifier import EmotionClassifier, ModelLoadError
+from service.classifier import CHUNK, EmotionClassifier, ModelLoadError
 from service.detectors import Box
 from tests.service.conftest import FER_LABELS, build_onnx
 
@@ -51,6 +51,19 @@ def test_all_faces_of_an_image_are_classified_in_one_session_call(tmp_path, astr
     assert calls == [(3, 48, 48, 1)]
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
     assert clf.classify(batch[:0]).shape == (0, 7)
+
+
+def test_many_faces_go_through_the_session_in_chunks_with_the_same_answers(tmp_path):
+    clf = EmotionClassifier.load(build_onnx(tmp_path / "m.onnx"))
+    faces = np.random.default_rng(3).integers(0, 256, (CHUNK * 2 + 3, 48, 48, 1)).astype(np.float32)
+    one_by_one = np.concatenate([clf.classify(faces[i:i + 1]) for i in range(len(faces))])
+    calls = []
+    real_run = clf.session.run
+    clf.session = type("Spy", (), {"run": lambda self, *a: calls.append(len(a[1]["image"])) or real_run(*a),
+                                    "get_inputs": clf.session.get_inputs})()
+    together = clf.classify(faces)
+    assert calls == [CHUNK, CHUNK, 3]
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-5, atol=1e-6)
 
 
 def test_alignment_levels_the_eyes_of_a_tilted_face(tmp_path):
