@@ -119,13 +119,13 @@ def _class_weights(train_labels: np.ndarray, n_classes: int) -> np.ndarray:
     return len(train_labels) / (n_classes * np.maximum(counts, 1))
 
 
-def scheduled_lr(config: TrainConfig, epoch: float, span: float = 1.0) -> float:
+def scheduled_lr(config: TrainConfig, epoch: float, covers: float = 1.0) -> float:
     """Learning rate of the deterministic schedules (warm-up, then constant/cosine) for an update that starts at
-    ``epoch`` (0-based; fractional when the rate is set every batch) and covers ``span`` epochs: 1 when it is set
-    once an epoch (Keras), 1 / batches per epoch when every batch (torch). A linear warm-up reaches lr with the
-    warm-up's last update."""
+    ``epoch`` (0-based; fractional when the rate is set every batch) and covers ``covers`` epochs: 1 when it is
+    set once an epoch (Keras), 1 / batches per epoch when every batch (torch). A linear warm-up reaches lr with
+    the warm-up's last update."""
     if epoch < config.warmup_epochs:
-        done = epoch + (1.0 if config.warmup_ramp == "overshoot" else span)
+        done = epoch + (1.0 if config.warmup_ramp == "overshoot" else covers)
         return config.lr * done / config.warmup_epochs
     if config.schedule == "cosine":
         span = max(1, config.epochs - config.warmup_epochs)
