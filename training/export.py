@@ -179,26 +179,20 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
         diff = check_parity(model, tmp_path, dataset.images[pick])
         log.info("parity: max |keras - onnxruntime| = %.2e on %d real faces", diff, len(pick))
 
-        keras_select = KerasPredictor(model, dataset.label_names).predict(dataset.images[splits.select])
         tta_selection = None
         if tta != "none":  # the evidence for test-time augmentation, on the selection split only
             y_select = dataset.labels[splits.select]
+            with_tta = KerasPredictor(model, dataset.label_names).predict(dataset.images[splits.select])
             plain = KerasPredictor(base, dataset.label_names).predict(dataset.images[splits.select])
             tta_selection = {"split": splits.select_name, "none": float((plain.argmax(1) == y_select).mean()),
-                             tta: float((keras_select.argmax(1) == y_select).mean())}
-        # Calibrating on the seed protocol's only held-out split would tune on its test split: skip it.
-        can_calibrate = calibrate and config.protocol == "official"
-        temperature, confidence_map, record = (
-            fit_calibration(calibration, keras_select, dataset.labels[splits.select], "probabilities",
-                            splits.select_name) if can_calibrate else (1.0, None, None))
+                             tta: float((with_tta.argmax(1) == y_select).mean())}
         contract = ModelContract(
             name=name, version=version, labels=dataset.label_names,
             input=InputSpec(name=INPUT_NAME, height=48, width=48, channels=1, colour="gray"),
-            output=OutputSpec(name=OUTPUT_NAME, kind="probabilities"), temperature=temperature,
-            confidence_map=confidence_map,
+            output=OutputSpec(name=OUTPUT_NAME, kind="probabilities"),
             crop=crop or CropSpec(),
             training={
-                "calibration": record,
+                "calibration": None,
                 "protocol": config.protocol, "label_source": config.labels, "arch": config.arch,
                 "params": int(model.count_params()), "dataset_sha256": dataset.sha256,
                 "config": json.loads(config.to_json()), "selected_epoch": run_metrics["selected_epoch"],
@@ -218,9 +212,15 @@ def export_run(run_dir: Path, out_path: Path, name: str | None = None, version: 
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp_path))
 
-        # Every figure in the contract and the card comes from the ONNX file itself, so
-        # `fer-train evaluate --model NAME.onnx` reproduces them exactly.
-        results, curves = split_results(OnnxPredictor.load(tmp_path), dataset, splits)
+        # Every figure in the contract and the card, and the calibration, comes from the ONNX file itself, so
+        # `fer-train evaluate --model NAME.onnx` and `fer-train amend --calibrate` reproduce them exactly.
+        predictor = OnnxPredictor.load(tmp_path)
+        # Calibrating on the seed protocol's only held-out split would tune on its test split: skip it.
+        if calibrate and config.protocol == "official":
+            _, record, results, curves = calibrated_results(predictor, dataset, splits, calibration)
+            contract = predictor.contract.with_updates(training={**contract.training, "calibration": record})
+        else:
+            results, curves = split_results(predictor, dataset, splits)
         contract = contract.with_updates(training={**contract.training, "metrics": contract_metrics(results),
                                                    "latency": measure_latency(tmp_path)})
         write_contract(proto, contract)
