@@ -58,6 +58,15 @@ def load_1min() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(all, idle + iowait) CPU time of the whole machine since boot, in clock ticks (/proc/stat); None off Linux."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def cpu_busy_cores(seconds: float = 2.0) -> float | None:
     """Cores in use machine-wide right now, from two /proc/stat samples ``seconds`` apart (None off Linux).
 
@@ -65,17 +74,12 @@ def cpu_busy_cores(seconds: float = 2.0) -> float | None:
     something is running now."""
     import time
 
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields), idle
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
+    first = cpu_ticks()
+    time.sleep(seconds)
+    last = cpu_ticks()
+    if first is None or last is None:
         return None
+    (total0, idle0), (total1, idle1) = first, last
     elapsed = total1 - total0
     if elapsed <= 0:
         return None
@@ -100,13 +104,11 @@ class OthersCpu:
         """(machine busy CPU seconds, own + children CPU seconds, monotonic time), None off Linux."""
         import time
 
-        try:
-            fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        except (OSError, ValueError, IndexError):
+        ticks = cpu_ticks()
+        if ticks is None:
             return None
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
         own = os.times()
-        return ((sum(fields) - idle) / os.sysconf("SC_CLK_TCK"),
+        return ((ticks[0] - ticks[1]) / os.sysconf("SC_CLK_TCK"),
                 own.user + own.system + own.children_user + own.children_system, time.monotonic())
 
     def cores(self) -> float | None:

@@ -80,7 +80,8 @@ def run(data: str, model: str, split: str = "PublicTest") -> dict[str, Any]:
     session, name = clf.session, clf.input_name
     dtype = np.uint8 if "uint8" in session.get_inputs()[0].type else np.float32
 
-    def predict(faces: np.ndarray) -> np.ndarray:
+    def predict(faces: np.ndarray) -> np.ndarray:  # the graph's own output, before calibration: as a graph with
+        # more views inside would average them
         return np.concatenate([session.run(None, {name: faces[i:i + BATCH, ..., None].astype(dtype)})[0]
                                for i in range(0, len(faces), BATCH)])
 

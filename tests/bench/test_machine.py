@@ -8,9 +8,11 @@ import time
 
 from bench import machine
 
+SPIN_10S = "import time\nt = time.time()\nwhile time.time() - t < 10: pass"
+
 
 def test_a_spinning_process_is_seen_as_a_busy_core_and_named_in_the_note():
-    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 10: pass"])
+    spinner = subprocess.Popen([sys.executable, "-c", SPIN_10S])
     try:
         busy = machine.cpu_busy_cores(1.0)
     finally:
@@ -26,9 +28,6 @@ def test_an_idle_start_and_a_busy_bench_are_not_reported_as_someone_else():
     assert machine.busy_note(0.1, None, 2) is None
     note = machine.busy_note(0.1, 0.6, 2)
     assert note is not None and "0.60 cores on average" in note
-
-
-SPIN_10S = "import time\nt = time.time()\nwhile time.time() - t < 10: pass"
 
 
 def spin(seconds: float) -> None:
