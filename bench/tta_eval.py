@@ -25,7 +25,6 @@ import numpy as np
 
 SHIFTS = (2, 3)
 CROPS = (44, 42)
-BATCH = 128
 
 
 def shifted(faces: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -71,20 +70,13 @@ def score(predict: Callable[[np.ndarray], np.ndarray], faces: np.ndarray, y: np.
 
 
 def run(data: str, model: str, split: str = "PublicTest") -> dict[str, Any]:
-    from service.classifier import EmotionClassifier
     from training.data import load_fer2013
+    from training.evaluate import OnnxPredictor
 
     fer = load_fer2013(data)
     idx = fer.indices(split)
-    clf = EmotionClassifier.load(Path(model), intra_threads=len(os.sched_getaffinity(0)))
-    session, name = clf.session, clf.input_name
-    dtype = np.uint8 if "uint8" in session.get_inputs()[0].type else np.float32
-
-    def predict(faces: np.ndarray) -> np.ndarray:  # the graph's own output, before calibration: as a graph with
-        # more views inside would average them
-        return np.concatenate([session.run(None, {name: faces[i:i + BATCH, ..., None].astype(dtype)})[0]
-                               for i in range(0, len(faces), BATCH)])
-
+    # the graph's own output, before calibration: what a graph with more views inside would average
+    predict = OnnxPredictor.load(model).raw
     return {"model": os.path.basename(model), "split": split, "faces": len(idx),
             **score(predict, fer.images[idx], fer.labels[idx])}
 
