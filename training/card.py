@@ -70,6 +70,16 @@ def write_card(onnx_path: Path, contract: ModelContract, results: dict[str, dict
     return path
 
 
+def _quantize_options(contract: ModelContract) -> str:
+    """The flags beyond the defaults that made this copy: its op types and version."""
+    from training.quantize import OPS
+
+    q = contract.training["quantized_from"]
+    ops = tuple(q.get("ops", ("Conv",)))  # copies made before the field: Conv only
+    flags = "" if ops == OPS else f" --ops {','.join(ops)}"
+    return flags + (f" --version {contract.version}" if contract.version != q.get("version", contract.version) else "")
+
+
 def write_quantized_card(onnx_path: Path, contract: ModelContract, results: dict[str, dict[str, Any]],
                          curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
     """The card of an int8 copy (``fer-train quantize``): its own results, then how it was made from its source,
@@ -104,7 +114,7 @@ def write_quantized_card(onnx_path: Path, contract: ModelContract, results: dict
         "",
         "```",
         f"fer-train quantize --model {q['path']} {_data_args(contract)}--out models/{contract.name}.onnx "
-        f"--faces {q['calibration_faces']} --seed {q['seed']}",
+        f"--faces {q['calibration_faces']} --seed {q['seed']}{_quantize_options(contract)}",
         "```",
         "",
         *_reproduce_lines(contract, splits[-1]),

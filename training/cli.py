@@ -27,6 +27,13 @@ def _crop(text: str) -> CropSpec:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _ops(text: str) -> tuple[str, ...]:
+    ops = tuple(op.strip() for op in text.split(",") if op.strip())
+    if not ops or "Conv" not in ops:
+        raise argparse.ArgumentTypeError("a comma-separated list of ONNX op types that includes Conv")
+    return ops
+
+
 def _data_arg(p: argparse.ArgumentParser) -> None:
     default = os.environ.get(DATA_ENV)
     p.add_argument("--data", default=default, required=default is None,
@@ -144,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="model name (default: the file's stem)")
     p.add_argument("--faces", type=int, default=512, help="Training faces the activation ranges are measured on")
     p.add_argument("--seed", type=int, default=0, help="which Training faces")
+    p.add_argument("--ops", type=_ops, default=None, metavar="OP[,OP...]",
+                   help="ONNX op types given int8 (default: Conv,Relu,MaxPool; copies made before 2026-12-03: Conv)")
+    p.add_argument("--version", default=None, help="the copy's model version (default: its source's)")
     _calibration_arg(p)
     return parser
 
@@ -255,8 +265,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise TrainingError(f"--data (or ${DATA_ENV}): the FER2013 CSV the model was trained on")
     if args.faces < 1:
         raise TrainingError("--faces must be at least 1")
+    ops = {"ops": args.ops} if args.ops else {}
     contract = quantize(args.model, args.data, args.out, args.name, args.faces, args.seed, args.ferplus_csv,
-                        args.calibration)
+                        args.calibration, version=args.version, **ops)
     public = contract.training["metrics"]["PublicTest"]["accuracy"]
     print(f"quantized {args.model} -> {args.out} (+ {args.out.with_suffix('.md').name}): PublicTest {public:.4f}, "
           f"{contract.training['latency']['ms_per_face']} ms per face")

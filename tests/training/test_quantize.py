@@ -79,3 +79,39 @@ def test_quantize_refuses_another_dataset(tmp_path):
     other.write_text("emotion,pixels,Usage\n0," + " ".join(["0"] * 2304) + ",Training\n")
     with pytest.raises(ExportError, match="sha256 differs"):
         quantize(SHIPPED_MODEL, str(other), tmp_path / "x.onnx")
+
+
+def _maxpool_inputs(proto: onnx.ModelProto) -> set[str]:
+    made_by = {out: node.op_type for node in proto.graph.node for out in node.output}
+    return {made_by[node.input[0]] for node in proto.graph.node if node.op_type == "MaxPool"}
+
+
+def test_relu_and_maxpool_stay_int8_between_convolutions(quantized, fer2013, tmp_path):
+    from training.quantize import OPS, quantize_graph
+
+    proto = onnx.load(str(quantized))
+    assert _maxpool_inputs(proto) == {"DequantizeLinear"}  # pooled in uint8: no float Relu in between
+    assert sum(n.op_type == "Relu" for n in proto.graph.node) < 10  # the Relus after the 10 convs are folded
+    assert read_contract({p.key: p.value for p in proto.metadata_props}).training["quantized_from"]["ops"] == list(OPS)
+    conv_only = tmp_path / "conv_only.onnx"  # how the copies before 2026-12-03 were made
+    quantize_graph(SHIPPED_MODEL, conv_only, "image", fer2013.images[:64], ("Conv",))
+    assert _maxpool_inputs(onnx.load(str(conv_only))) == {"Relu"}
+
+
+def test_the_card_names_the_flags_that_differ_from_the_defaults(quantized):
+    from training.card import _quantize_options
+
+    contract = read_contract({p.key: p.value for p in onnx.load(str(quantized)).metadata_props})
+    assert _quantize_options(contract) == ""
+    q = {**contract.training["quantized_from"], "ops": ["Conv"], "version": "0.9.0"}
+    older = contract.with_updates(training={**contract.training, "quantized_from": q})
+    assert _quantize_options(older) == f" --ops Conv --version {contract.version}"
+    del q["ops"]  # a copy made before the field existed
+    assert _quantize_options(older).startswith(" --ops Conv ")
+
+
+def test_ops_must_include_conv():
+    done = subprocess.run([sys.executable, "-m", "training.cli", "quantize", "--model", str(SHIPPED_MODEL),
+                           "--data", "x.csv", "--out", "x.onnx", "--ops", "Relu,MaxPool"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "includes Conv" in done.stderr
