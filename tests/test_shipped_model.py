@@ -114,5 +114,5 @@ def test_the_service_serves_every_shipped_model_and_the_int8_seed_cnn_by_default
             assert list(faces[0]["probabilities"]) == entry["labels"]
         info = client.get("/v1/model").json()
         # the default: the most accurate FER2013 model at most 3 ms per face (service/catalog.py); the fp32 seed
-        # CNN's stored 3.27 ms (and its fp32 VGGs') are over, the int8 copy's 1.68 ms is not
+        # CNN's stored 3.27 ms (and its fp32 VGGs') are over, the int8 copy's 1.60 ms is not
         assert info["name"] == listing["default"] == "fer2013_seed_cnn_int8" and info["training"]["params"] == 792_855

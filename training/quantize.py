@@ -10,8 +10,8 @@ two uint8 x int8 products then fits the 16-bit intermediates that CPUs without V
 saturate (only a VNNI machine was at hand to measure on).
 
 Measured on an AMD EPYC (Zen 4, AVX-512 VNNI), batch 1, one thread, flip TTA inside, the shipped copies beside
-their sources: seed CNN 5.07 -> 1.68 ms per face, PublicTest 65.45% -> 65.39%; vgg_fer 1.1.0 23.41 -> 7.66 ms,
-67.57% -> 67.60%. The detector (YuNet-s, mostly depthwise convolutions) got slower quantized (5.6 -> 10.9 ms), so
+their sources: seed CNN 4.41 -> 1.60 ms per face (Conv alone, the 1.0.0 copy: 5.07 -> 1.68), PublicTest
+65.45% -> 65.39%; vgg_fer 1.1.0 (Conv alone) 23.41 -> 7.66 ms, 67.57% -> 67.60%. The detector (YuNet-s, mostly depthwise convolutions) got slower quantized (5.6 -> 10.9 ms), so
 it stays fp32.
 
 The copy gets its own contract (name, calibration refitted on PublicTest, metrics of the int8 graph, latency) and
