@@ -4,15 +4,15 @@ onnxruntime's static quantization (QDQ format): every Conv gets int8 weights, on
 uint8 activations whose ranges are the minimum and maximum seen on Training faces (never a test split); the Relu
 and MaxPool layers between convolutions are quantized too (``OPS``), so the activations stay uint8 from one
 convolution to the next instead of going back to float around each of them (seed CNN on an AMD EPYC Zen 4, one
-thread, eight alternating rounds: 1.90 -> 1.68 ms per face with Conv alone; the same PublicTest answers). The
-dense layers stay fp32 (a few percent of the compute). Weights use 7 of their 8 bits (``reduce_range``): a sum of
-two uint8 x int8 products then fits the 16-bit intermediates that CPUs without VNNI use, which would otherwise
-saturate (only a VNNI machine was at hand to measure on).
+thread, eight alternating rounds: 1.90 ms per face with Conv alone, 1.68 ms with them; the same PublicTest
+accuracy). The dense layers stay fp32 (a few percent of the compute). Weights use 7 of their 8 bits
+(``reduce_range``): a sum of two uint8 x int8 products then fits the 16-bit intermediates that CPUs without VNNI
+use, which would otherwise saturate (only a VNNI machine was at hand to measure on).
 
 Measured on an AMD EPYC (Zen 4, AVX-512 VNNI), batch 1, one thread, flip TTA inside, the shipped copies beside
 their sources: seed CNN 4.41 -> 1.60 ms per face (Conv alone, the 1.0.0 copy: 5.07 -> 1.68), PublicTest
-65.45% -> 65.39%; vgg_fer 1.1.0 (Conv alone) 23.41 -> 7.66 ms, 67.57% -> 67.60%. The detector (YuNet-s, mostly depthwise convolutions) got slower quantized (5.6 -> 10.9 ms), so
-it stays fp32.
+65.45% -> 65.39%; vgg_fer 1.1.0 (Conv alone) 23.41 -> 7.66 ms, 67.57% -> 67.60%. The detector (YuNet-s,
+mostly depthwise convolutions) got slower quantized (5.6 -> 10.9 ms), so it stays fp32.
 
 The copy gets its own contract (name, calibration refitted on PublicTest, metrics of the int8 graph, latency) and
 card; its training record is the source's plus ``quantized_from`` (source file, sha256, agreement).
@@ -99,7 +99,8 @@ def quantize(model_path: Path, data: str, out_path: Path, name: str | None = Non
     try:
         quantize_graph(model_path, tmp_path, source.input.name, dataset.images[pick], ops)
         proto = onnx.load(str(tmp_path))
-        write_contract(proto, source.with_updates(name=name, version=version or source.version))  # evaluation reads the contract from the file
+        # evaluation reads the contract from the file
+        write_contract(proto, source.with_updates(name=name, version=version or source.version))
         onnx.save(proto, str(tmp_path))
         predictor = OnnxPredictor.load(tmp_path)
         raw, record, results, curves = calibrated_results(predictor, dataset, splits, calibration)
