@@ -259,15 +259,14 @@ def cmd_amend(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from training.quantize import quantize
+    from training.quantize import OPS, quantize
 
     if not args.data:
         raise TrainingError(f"--data (or ${DATA_ENV}): the FER2013 CSV the model was trained on")
     if args.faces < 1:
         raise TrainingError("--faces must be at least 1")
-    ops = {"ops": args.ops} if args.ops else {}
     contract = quantize(args.model, args.data, args.out, args.name, args.faces, args.seed, args.ferplus_csv,
-                        args.calibration, version=args.version, **ops)
+                        args.calibration, ops=args.ops or OPS, version=args.version)
     public = contract.training["metrics"]["PublicTest"]["accuracy"]
     print(f"quantized {args.model} -> {args.out} (+ {args.out.with_suffix('.md').name}): PublicTest {public:.4f}, "
           f"{contract.training['latency']['ms_per_face']} ms per face")
