@@ -69,8 +69,8 @@ class YuNetDetector:
         # arena each, and +113 MB without an arena, where malloc keeps the freed frame buffers per thread).
         shared_arena(ort)
         options.add_session_config_entry("session.use_env_allocators", "1")
-        if threads > 1:  # threads that spin while waiting would take the core from another request's decoding
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads > 1:  # pool threads spin only while a run lasts (service/classifier.py's _open_session says why)
+            options.add_session_config_entry("session.force_spinning_stop", "1")
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     def scale_for(self, width: int, height: int, min_size: int) -> float:
