@@ -145,6 +145,11 @@ def dct_reduction(width: int, height: int, min_scale: float) -> int:
     return 1
 
 
+def reduced_size(width: int, height: int, n: int) -> tuple[int, int]:
+    """(width, height) of a 1/n DCT-scaled decode: libjpeg rounds up."""
+    return -(-width // n), -(-height // n)
+
+
 def _opencv_jpeg(data: bytes, image: Image.Image, min_scale: float, want_rgb: bool, orientation: int
                  ) -> tuple[int, np.ndarray, np.ndarray | None] | None:
     """(reduction, gray, rgb) decoded by cv2.imdecode: the same libjpeg pixels as Pillow's decoder, 0.5-0.6 ms
@@ -160,7 +165,7 @@ def _opencv_jpeg(data: bytes, image: Image.Image, min_scale: float, want_rgb: bo
         pixels = cv2.imdecode(np.frombuffer(data, np.uint8), _IMREAD[n, colour] | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error:
         return None
-    if pixels is None or pixels.shape[:2] != (-(-height // n), -(-width // n)):
+    if pixels is None or (pixels.shape[1], pixels.shape[0]) != reduced_size(width, height, n):
         return None
     if orientation in _UPRIGHT_CV:
         pixels = _UPRIGHT_CV[orientation](pixels)
@@ -180,7 +185,7 @@ def _reduce(image: Image.Image, kind: str, min_scale: float, want_rgb: bool) -> 
         return 1
     # draft picks the largest reduction s with size // s >= the size asked for; (w // n, h // n) gives s = n.
     image.draft(mode, (width // n, height // n) if n > 1 else None)
-    expected = (-(-width // n), -(-height // n))
+    expected = reduced_size(width, height, n)
     if image.size != expected:  # not the reduction asked for: never guess a scale
         raise RuntimeError(f"draft decoded {image.size}, expected {expected}")
     return n
